@@ -1,0 +1,48 @@
+# kured-ts: every target installs what it needs (npm packages, the pinned Node 24, the testbed's
+# Go-built control plane) so that `make demo` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+export NODE_OPTIONS := --disable-warning=ExperimentalWarning
+
+.PHONY: all deps lint typecheck unit build testbed e2e test demo bench clean
+
+all: test
+
+# npm itself may run on the machine's Node 20; everything after it runs on the Node 24 it installs.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: node_modules/.package-lock.json
+	@node -e 'if (+process.versions.node.split(".")[0] < 24) { console.error("kured-ts: Node 24 was not installed into node_modules/.bin; run npm ci"); process.exit(1) }'
+
+lint: deps
+	biome check .
+
+typecheck: deps
+	tsc --noEmit -p .
+
+unit: deps
+	node --test --test-reporter=spec 'test/unit/**/*.test.ts'
+
+build: deps
+	node scripts/bundle.ts
+
+# Builds (first time only) and caches etcd, kube-apiserver, kube-controller-manager, kwok and helm.
+testbed: deps
+	node testbed/src/cli.ts build
+
+e2e: build testbed
+	node --test --test-concurrency=1 --test-reporter=spec 'test/e2e/**/*.test.ts'
+
+test: lint typecheck build testbed
+	node --test --test-concurrency=1 --test-reporter=spec 'test/unit/**/*.test.ts' 'test/e2e/**/*.test.ts'
+
+demo: build testbed
+	node src/cli/demo.ts
+
+bench: build testbed
+	for b in bench/*.ts; do node "$$b" || exit 1; done
+
+clean:
+	rm -rf dist node_modules
