@@ -1,0 +1,55 @@
+/**
+ * The ports the agent depends on. Each has one adapter against the cluster or the host, and one in
+ * memory for unit tests (test/unit/fakes). Nothing here imports @kubernetes/client-node.
+ */
+
+/** Time, injectable so unit tests run on a fake clock. */
+export interface Clock {
+  now(): Date;
+  /** Resolves after ms, or early (without throwing) when signal aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** Does this node need a reboot? (the sentinel file or the sentinel command) */
+export interface Sentinel {
+  rebootRequired(): Promise<boolean>;
+  /** Calls onChange when the answer may have changed (file watch); returns a stop function. */
+  watch(onChange: () => void): () => void;
+}
+
+/** Something that can hold a reboot back: the window, Prometheus alerts, blocking pods. */
+export interface Gate {
+  readonly name: string;
+  check(now: Date): Promise<GateVerdict>;
+}
+export type GateVerdict = { open: true } | { open: false; reason: string };
+
+export type NotificationKind = 'drain' | 'reboot' | 'uncordon' | 'drainFailed' | 'blocked';
+export interface Notification {
+  kind: NotificationKind;
+  node: string;
+  /** Extra words for the failure and blocked templates (the cause). */
+  detail?: string;
+}
+/** Fire and forget: a notifier never throws and never delays the reboot cycle. */
+export interface Notifier {
+  notify(n: Notification): void;
+}
+
+export interface Rebooter {
+  /** Asks the host to reboot. Resolves once the request is made, not when the node is back. */
+  reboot(): Promise<void>;
+}
+
+export interface DrainOptions {
+  /** Absolute deadline of the whole drain; undefined = no timeout. */
+  deadline?: Date;
+  signal?: AbortSignal;
+}
+export type DrainResult =
+  | { ok: true; evicted: number }
+  | { ok: false; reason: string; blockingPods: string[]; permanent: boolean };
+export interface Drainer {
+  /** Evicts what `kubectl drain` would; the node must already be cordoned. */
+  drain(node: string, opts: DrainOptions): Promise<DrainResult>;
+}

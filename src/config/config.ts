@@ -1,0 +1,90 @@
+/**
+ * The agent's configuration: one field per kured flag (kured's names in camelCase), plus the
+ * kured-ts extras at the end. Parsed from flags and KURED_* environment variables in ./flags.ts.
+ * Durations are milliseconds.
+ */
+export type RebootMethod = 'command' | 'signal';
+export type LogFormat = 'text' | 'json';
+
+export interface Config {
+  nodeId: string;
+
+  // sentinel and period
+  rebootSentinel: string;
+  rebootSentinelCommand: string;
+  periodMs: number;
+
+  // lock
+  dsNamespace: string;
+  dsName: string;
+  lockAnnotation: string;
+  lockTtlMs: number;
+  lockReleaseDelayMs: number;
+  concurrency: number;
+
+  // drain
+  drainDelayMs: number;
+  drainTimeoutMs: number;
+  drainGracePeriod: number;
+  drainPodSelector: string;
+  skipWaitForDeleteTimeout: number;
+  forceReboot: boolean;
+
+  // reboot
+  rebootMethod: RebootMethod;
+  rebootCommand: string;
+  rebootSignal: number;
+  rebootDelayMs: number;
+
+  // window
+  rebootDays: string[];
+  startTime: string;
+  endTime: string;
+  timeZone: string;
+
+  // blockers
+  prometheusUrl: string;
+  alertFilterRegexp: RegExp | undefined;
+  alertFilterMatchOnly: boolean;
+  alertFiringOnly: boolean;
+  blockingPodSelector: string[];
+
+  // notifications
+  notifyUrl: string;
+  slackHookUrl: string;
+  slackUsername: string;
+  slackChannel: string;
+  messageTemplateDrain: string;
+  messageTemplateReboot: string;
+  messageTemplateUncordon: string;
+
+  // metrics
+  metricsHost: string;
+  metricsPort: number;
+
+  // node decorations
+  annotateNodes: boolean;
+  preRebootNodeLabels: Record<string, string>;
+  postRebootNodeLabels: Record<string, string>;
+  preferNoScheduleTaint: string;
+
+  logFormat: LogFormat;
+
+  // kured-ts extras (not in kured)
+  /** How long after the reboot was requested the node must have come back before we give up. */
+  rebootTimeoutMs: number;
+  /** Maximum evictions in flight at once. */
+  drainParallelism: number;
+  /** PID of the host's init as seen from the agent: the nsenter target and the signal target. */
+  hostPid: number;
+  /** Path of nsenter; empty runs commands directly (no host namespace). */
+  nsenterPath: string;
+  /** Prometheus auth and TLS (kured has none). */
+  prometheusBearerTokenFile: string;
+  prometheusBasicAuthFile: string;
+  prometheusCaFile: string;
+  /** Notification URL read from a file (a mounted Secret) so it never sits in the pod spec. */
+  notifyUrlFile: string;
+  messageTemplateDrainFailed: string;
+  messageTemplateBlocked: string;
+}
