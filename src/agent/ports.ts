@@ -53,3 +53,48 @@ export interface Drainer {
   /** Evicts what `kubectl drain` would; the node must already be cordoned. */
   drain(node: string, opts: DrainOptions): Promise<DrainResult>;
 }
+
+/** The agent's own Node, as far as the agent cares. */
+export interface NodeView {
+  name: string;
+  uid: string;
+  resourceVersion: string;
+  unschedulable: boolean;
+  ready: boolean;
+  bootID: string;
+  annotations: Record<string, string>;
+  labels: Record<string, string>;
+  taints: { key: string; effect: string; value?: string }[];
+}
+
+export interface NodePort {
+  readonly name: string;
+  read(): Promise<NodeView>;
+  setUnschedulable(unschedulable: boolean): Promise<unknown>;
+  /** null removes an annotation. */
+  setAnnotations(annotations: Record<string, string | null>): Promise<unknown>;
+  setLabels(labels: Record<string, string>): Promise<unknown>;
+  setPreferNoScheduleTaint(key: string, present: boolean): Promise<void>;
+}
+
+/** The cluster-wide lock (kured's DaemonSet annotation). Types from src/lock/codec.ts. */
+export interface LockPort {
+  read(): Promise<{ value: import('../lock/codec.ts').LockValue }>;
+  acquire(nodeID: string, unschedulable: boolean): Promise<import('../lock/codec.ts').AcquireOutcome>;
+  release(nodeID: string): Promise<void>;
+}
+
+export interface EventsPort {
+  record(type: 'Normal' | 'Warning', reason: string, action: string, note: string): Promise<void>;
+}
+
+/** What the agent reports as metrics (src/observe/metrics.ts implements it). */
+export interface Telemetry {
+  setRebootRequired(required: boolean): void;
+  setPhase(phase: 'idle' | 'waiting' | 'draining' | 'rebooting' | 'releasing'): void;
+  setLockHolders(holders: string[]): void;
+  setBlocked(gate: string | undefined): void;
+  observeDrain(seconds: number, ok: boolean): void;
+  observeReboot(seconds: number): void;
+  setCordonedSince(since: Date | undefined): void;
+}

@@ -87,4 +87,6 @@ export interface Config {
   notifyUrlFile: string;
   messageTemplateDrainFailed: string;
   messageTemplateBlocked: string;
+  /** Notify once when a needed reboot stays blocked this long (0: never). */
+  notifyBlockedAfterMs: number;
 }

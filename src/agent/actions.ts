@@ -1,0 +1,267 @@
+/**
+ * Performs one step decided by decide.ts. Each action is idempotent and writes the cycle
+ * annotation *before* the change it announces, so a kill at any instant leaves the cluster in a
+ * state the next decision continues from (see the comments on ordering).
+ */
+import { liveEntries } from '../lock/codec.ts';
+import type { Logger } from '../observe/log.ts';
+import { CYCLE_ANNOTATION, type Cycle, serializeCycle } from './cycle.ts';
+import type { Step } from './decide.ts';
+import type { Snapshot } from './observe.ts';
+import type {
+  Clock,
+  Drainer,
+  EventsPort,
+  LockPort,
+  NodePort,
+  Notifier,
+  Rebooter,
+  Telemetry,
+} from './ports.ts';
+import type { AgentSettings } from './settings.ts';
+
+export const KURED_IN_PROGRESS = 'weave.works/kured-reboot-in-progress';
+export const KURED_MOST_RECENT = 'weave.works/kured-most-recent-reboot-needed';
+
+export interface ActionDeps {
+  node: NodePort;
+  lock: LockPort;
+  drainer: Drainer;
+  rebooter: Rebooter;
+  notifier: Notifier;
+  events: EventsPort;
+  telemetry: Telemetry;
+  clock: Clock;
+  logger: Logger;
+}
+
+export class Actions {
+  private readonly d: ActionDeps;
+  private readonly s: AgentSettings;
+
+  constructor(deps: ActionDeps, settings: AgentSettings) {
+    this.d = deps;
+    this.s = settings;
+  }
+
+  async perform(step: Step, snap: Snapshot, signal: AbortSignal): Promise<void> {
+    const cycle = snap.observation.node.cycle;
+    switch (step.action) {
+      case 'idle':
+      case 'wait':
+      case 'checkGates':
+        return;
+      case 'acquire':
+        return this.acquire(snap);
+      case 'drain':
+        await this.drain(step.cordon, cycle!, snap, signal);
+        return;
+      case 'reboot':
+        await this.reboot(step.bootID, cycle!, signal);
+        return;
+      case 'finish':
+        return this.finish(step.uncordon, cycle!, snap);
+      case 'release':
+        await this.release();
+        return;
+      case 'abort':
+        return this.abort(step.uncordon, step.reason, cycle, snap);
+      case 'adoptLock':
+        return this.adoptLock(step.uncordon, snap);
+      case 'forget':
+        await this.writeCycle(undefined);
+        return;
+    }
+  }
+
+  private async acquire(snap: Snapshot): Promise<void> {
+    const outcome = await this.d.lock.acquire(this.s.nodeName, snap.node.unschedulable);
+    if (!outcome.ok) {
+      this.d.logger.info({ reason: outcome.reason }, 'lost the race for the lock');
+      return;
+    }
+    // The lock is ours; record the cycle before cordoning, with whether the node was schedulable
+    // before us (an admin's cordon is never undone).
+    await this.writeCycle({
+      phase: 'draining',
+      cordonedByUs: !outcome.entry.metadata.unschedulable,
+      since: this.iso(),
+    });
+    this.d.logger.info({ unschedulableBefore: outcome.entry.metadata.unschedulable }, 'took the lock');
+    await this.d.events.record('Normal', 'LockAcquired', 'Lock', 'Took the reboot lock');
+  }
+
+  private async drain(cordon: boolean, cycle: Cycle, snap: Snapshot, signal: AbortSignal): Promise<unknown> {
+    const { node, notifier, events, logger, telemetry } = this.d;
+    if (Object.keys(this.s.preRebootNodeLabels).length) await node.setLabels(this.s.preRebootNodeLabels);
+    if (cordon) {
+      if (this.s.drainDelayMs > 0) {
+        logger.info({ delayMs: this.s.drainDelayMs }, 'waiting --drain-delay before cordoning');
+        await this.d.clock.sleep(this.s.drainDelayMs, signal);
+        if (signal.aborted) return;
+      }
+      notifier.notify({ kind: 'drain', node: this.s.nodeName });
+      await node.setUnschedulable(true);
+      telemetry.setCordonedSince(this.d.clock.now());
+      logger.info('cordoned');
+      await events.record(
+        'Normal',
+        'Cordoned',
+        'Cordon',
+        'Cordoned the node before draining it for a reboot',
+      );
+    }
+    await events.record('Normal', 'Draining', 'Drain', 'Draining the node before a reboot');
+    const started = this.d.clock.now().getTime();
+    const deadline =
+      this.s.drainTimeoutMs > 0 ? new Date(Date.parse(cycle.since) + this.s.drainTimeoutMs) : undefined;
+    const result = await this.d.drainer.drain(this.s.nodeName, { ...(deadline ? { deadline } : {}), signal });
+    if (signal.aborted) return;
+    telemetry.observeDrain((this.d.clock.now().getTime() - started) / 1000, result.ok);
+    if (result.ok) {
+      logger.info({ evicted: result.evicted }, 'drained');
+      await events.record('Normal', 'Drained', 'Drain', `Drained: ${result.evicted} pod(s) evicted`);
+      return this.writeCycle({ ...cycle, phase: 'rebooting', bootID: snap.node.bootID, since: this.iso() });
+    }
+    logger.warn({ reason: result.reason, blockingPods: result.blockingPods }, 'drain failed');
+    await events.record('Warning', 'DrainFailed', 'Drain', `Drain failed: ${result.reason}`);
+    notifier.notify({ kind: 'drainFailed', node: this.s.nodeName, detail: result.reason });
+    if (this.s.forceReboot) {
+      logger.warn('rebooting anyway (--force-reboot)');
+      return this.writeCycle({ ...cycle, phase: 'rebooting', bootID: snap.node.bootID, since: this.iso() });
+    }
+    const { unschedulable } = await node.read();
+    return this.abort(cycle.cordonedByUs && unschedulable, `drain failed: ${result.reason}`, cycle, snap);
+  }
+
+  private async reboot(bootID: string, cycle: Cycle, signal: AbortSignal): Promise<unknown> {
+    const { logger, events } = this.d;
+    if (cycle.bootID !== bootID) await this.writeCycle({ ...cycle, bootID });
+    if (this.s.rebootDelayMs > 0) {
+      logger.info({ delayMs: this.s.rebootDelayMs }, 'waiting --reboot-delay before rebooting');
+      await this.d.clock.sleep(this.s.rebootDelayMs, signal);
+      if (signal.aborted) return;
+    }
+    this.d.notifier.notify({ kind: 'reboot', node: this.s.nodeName });
+    logger.info({ bootID }, 'rebooting');
+    await events.record('Normal', 'Rebooting', 'Reboot', `Rebooting (boot ID before: ${bootID})`);
+    try {
+      await this.d.rebooter.reboot();
+    } catch (err) {
+      const reason = `the reboot request failed: ${(err as Error).message}`;
+      return this.abort(cycle.cordonedByUs, reason, cycle, undefined);
+    }
+    // Only now is the request known to be sent: from here a missing reboot is a timeout, not a retry.
+    await this.writeCycle({ ...cycle, bootID, requestedAt: this.iso() });
+  }
+
+  private async finish(uncordon: boolean, cycle: Cycle, snap: Snapshot): Promise<void> {
+    const { node, logger, events, telemetry } = this.d;
+    const releasing =
+      cycle.phase === 'releasing' ? cycle : { ...cycle, phase: 'releasing' as const, since: this.iso() };
+    // Record "back" first: a kill after this line uncordons again, never reboots again.
+    await this.writeCycle(releasing);
+    if (cycle.phase === 'rebooting' && cycle.requestedAt) {
+      telemetry.observeReboot((this.d.clock.now().getTime() - Date.parse(cycle.requestedAt)) / 1000);
+    }
+    if (uncordon) await node.setUnschedulable(false);
+    telemetry.setCordonedSince(undefined);
+    if (Object.keys(this.s.postRebootNodeLabels).length) await node.setLabels(this.s.postRebootNodeLabels);
+    if (
+      this.s.annotateNodes &&
+      !snap.observation.rebootRequired &&
+      snap.node.annotations[KURED_IN_PROGRESS]
+    ) {
+      await node.setAnnotations({ [KURED_IN_PROGRESS]: null });
+    }
+    const note = uncordon
+      ? 'Back on a new boot; uncordoned'
+      : 'Back on a new boot; left cordoned (it was cordoned before)';
+    logger.info({ bootID: snap.node.bootID, uncordoned: uncordon }, 'node is back');
+    await events.record('Normal', uncordon ? 'Uncordoned' : 'RebootCompleted', 'Uncordon', note);
+    if (uncordon) this.d.notifier.notify({ kind: 'uncordon', node: this.s.nodeName });
+  }
+
+  private async release(): Promise<void> {
+    // Lock first, annotation second: a kill in between leaves "releasing" without a lock: forgotten.
+    await this.d.lock.release(this.s.nodeName);
+    await this.writeCycle(undefined);
+    this.d.logger.info('released the lock');
+    await this.d.events.record('Normal', 'LockReleased', 'Lock', 'Released the reboot lock');
+  }
+
+  /** Gives an attempt up; the backoff phase is written first so a kill mid-way resumes the abort. */
+  private async abort(
+    uncordon: boolean,
+    reason: string,
+    cycle: Cycle | undefined,
+    snap: Snapshot | undefined,
+  ): Promise<void> {
+    const { node, lock, logger, events, telemetry } = this.d;
+    const backoff: Cycle =
+      cycle?.phase === 'backoff'
+        ? cycle
+        : {
+            phase: 'backoff',
+            cordonedByUs: cycle?.cordonedByUs ?? false,
+            since: this.iso(),
+            until: new Date(this.d.clock.now().getTime() + this.s.periodMs).toISOString(),
+            reason,
+          };
+    if (cycle?.phase !== 'backoff') {
+      await this.writeCycle(backoff);
+      logger.warn({ reason, uncordon }, 'giving this reboot attempt up');
+      await events.record(
+        'Warning',
+        'RebootAborted',
+        'Abort',
+        `${reason}; uncordoning and releasing the lock`,
+      );
+    }
+    // Uncordon before releasing the lock: the release delay must never keep the node cordoned.
+    if (uncordon) await node.setUnschedulable(false);
+    telemetry.setCordonedSince(undefined);
+    const value = snap?.lock ?? (await lock.read()).value;
+    if (liveEntries(value, this.d.clock.now()).some((e) => e.nodeID === this.s.nodeName)) {
+      await lock.release(this.s.nodeName);
+    }
+    // A cordon we did not make is left alone, and so is anything else an operator set.
+    if (!uncordon && !backoff.cordonedByUs)
+      logger.info('node left cordoned: it was cordoned before the reboot cycle');
+  }
+
+  private async adoptLock(uncordon: boolean, snap: Snapshot): Promise<void> {
+    const { node, logger, events } = this.d;
+    logger.info(
+      { uncordon },
+      'holding the lock without a reboot cycle (kured left it, or we were killed just after taking it); finishing as kured would',
+    );
+    if (uncordon) {
+      await node.setUnschedulable(false);
+      if (Object.keys(this.s.postRebootNodeLabels).length) await node.setLabels(this.s.postRebootNodeLabels);
+      this.d.notifier.notify({ kind: 'uncordon', node: this.s.nodeName });
+    }
+    if (
+      this.s.annotateNodes &&
+      !snap.observation.rebootRequired &&
+      snap.node.annotations[KURED_IN_PROGRESS]
+    ) {
+      await node.setAnnotations({ [KURED_IN_PROGRESS]: null });
+    }
+    await this.d.lock.release(this.s.nodeName);
+    await events.record(
+      'Normal',
+      'LockReleased',
+      'Lock',
+      `Released a lock this node held without a reboot cycle${uncordon ? '; uncordoned' : ''}`,
+    );
+  }
+
+  private writeCycle(cycle: Cycle | undefined): Promise<unknown> {
+    return this.d.node.setAnnotations({ [CYCLE_ANNOTATION]: cycle ? serializeCycle(cycle) : null });
+  }
+
+  private iso(): string {
+    return this.d.clock.now().toISOString();
+  }
+}

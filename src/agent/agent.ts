@@ -1,0 +1,248 @@
+/**
+ * The reconcile loop: observe, decide, act, then sleep until something may have changed (the
+ * sentinel file, the lock, the Node, a deadline of the current step) or the --period resync.
+ */
+import { statusMessage as describe } from '../kube/errors.ts';
+import { liveEntries } from '../lock/codec.ts';
+import type { Logger } from '../observe/log.ts';
+import { type ActionDeps, Actions, KURED_IN_PROGRESS, KURED_MOST_RECENT } from './actions.ts';
+import { decide, type Phase, type Step } from './decide.ts';
+import { observe, type Snapshot } from './observe.ts';
+import type { Gate, GateVerdict, Sentinel } from './ports.ts';
+import type { AgentSettings } from './settings.ts';
+
+export interface AgentDeps extends ActionDeps {
+  sentinel: Sentinel;
+  gates: Gate[];
+  /** Subscriptions that call wake() when the lock or the Node changes; each returns a stop function. */
+  watches: ((wake: () => void) => () => void)[];
+  logger: Logger;
+}
+
+const PROGRESS: ReadonlySet<Step['action']> = new Set([
+  'acquire',
+  'drain',
+  'reboot',
+  'finish',
+  'release',
+  'abort',
+  'adoptLock',
+  'forget',
+]);
+
+export class Agent {
+  private readonly d: AgentDeps;
+  private readonly s: AgentSettings;
+  private readonly actions: Actions;
+  private readonly stopper = new AbortController();
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+  private lastLine = '';
+  private blockedSince: number | undefined;
+  private blockedNotified = false;
+  /** True once the agent has read the cluster successfully: the /readyz answer. */
+  ready = false;
+  /** Heartbeat for /healthz: the loop's last turn. */
+  lastTurn = Date.now();
+  private done: Promise<void> | undefined;
+
+  constructor(deps: AgentDeps, settings: AgentSettings) {
+    this.d = deps;
+    this.s = settings;
+    this.actions = new Actions(deps, settings);
+  }
+
+  start(): void {
+    this.done = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopper.abort();
+    this.wake();
+    await this.done;
+  }
+
+  wake = (): void => {
+    this.woken = true;
+    this.wakeUp?.();
+  };
+
+  private async run(): Promise<void> {
+    const signal = this.stopper.signal;
+    const unsubscribe = [this.d.sentinel.watch(this.wake), ...this.d.watches.map((w) => w(this.wake))];
+    // kured's jittered first tick, in [period/2, 1.5 period): agents started together spread out.
+    let resyncAt = this.now() + this.s.periodMs * (0.5 + Math.random());
+    let failures = 0;
+    while (!signal.aborted) {
+      this.lastTurn = Date.now();
+      this.woken = false;
+      let sleepUntil: number | undefined;
+      try {
+        const { step, snap } = await this.reconcile(signal);
+        failures = 0;
+        this.ready = true;
+        if (!PROGRESS.has(step.action)) sleepUntil = this.nextLook(step, resyncAt, snap);
+      } catch (err) {
+        failures++;
+        const retryMs = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5));
+        this.d.logger.error({ err: describe(err), retryInMs: retryMs }, 'reconcile failed; will retry');
+        sleepUntil = this.now() + retryMs;
+      }
+      if (sleepUntil === undefined || signal.aborted) continue;
+      await this.sleepUntil(sleepUntil, signal);
+      if (this.now() >= resyncAt) resyncAt = this.now() + this.s.periodMs;
+    }
+    for (const stop of unsubscribe) stop();
+  }
+
+  private async reconcile(signal: AbortSignal): Promise<{ step: Step; snap: Snapshot }> {
+    const snap = await observe({ ...this.d, now: () => this.d.clock.now() }, this.s);
+    const policy = { rebootTimeoutMs: this.s.rebootTimeoutMs, lockReleaseDelayMs: this.s.lockReleaseDelayMs };
+    let step = decide(snap.observation, policy);
+    if (step.action === 'checkGates') {
+      await this.annotateRebootNeeded(snap);
+      snap.observation.gate = await this.checkGates(snap.observation.now);
+      step = decide(snap.observation, policy);
+    }
+    this.report(step, snap);
+    await this.decorate(step, snap);
+    await this.actions.perform(step, snap, signal);
+    return { step, snap };
+  }
+
+  private async checkGates(
+    now: Date,
+  ): Promise<{ open: true } | { open: false; gate: string; reason: string }> {
+    for (const gate of this.d.gates) {
+      let verdict: GateVerdict;
+      try {
+        verdict = await gate.check(now);
+      } catch (err) {
+        verdict = { open: false, reason: `${gate.name} check failed: ${describe(err)}` };
+      }
+      if (!verdict.open) return { open: false, gate: gate.name, reason: verdict.reason };
+    }
+    return { open: true };
+  }
+
+  /** When to look again after a step that waits. */
+  private nextLook(step: Step, resyncAt: number, snap: Snapshot): number {
+    let at = resyncAt;
+    if (step.action === 'wait') {
+      if (step.until) at = Math.min(at, step.until.getTime());
+      if (step.gate) at = Math.min(at, this.now() + this.s.gateRecheckMs);
+      if (step.phase === 'rebooting') at = Math.min(at, this.now() + this.s.nodePollMs);
+    }
+    // A lock held with a TTL frees itself without an event: look again when it expires.
+    for (const e of liveEntries(snap.lock, snap.observation.now)) {
+      if (e.TTL > 0) at = Math.min(at, Date.parse(e.created) + e.TTL / 1e6 + 100);
+    }
+    return at;
+  }
+
+  /** kured's --annotate-nodes: written when a reboot is first seen to be needed, before the gates. */
+  private async annotateRebootNeeded(snap: Snapshot): Promise<void> {
+    if (!this.s.annotateNodes || snap.node.annotations[KURED_IN_PROGRESS]) return;
+    const now = snap.observation.now.toISOString().replace(/\.\d+Z$/, 'Z');
+    await this.d.node.setAnnotations({ [KURED_IN_PROGRESS]: now, [KURED_MOST_RECENT]: now });
+  }
+
+  /** The PreferNoSchedule taint while waiting for the lock; metrics; blocked notifications. */
+  private async decorate(step: Step, snap: Snapshot): Promise<void> {
+    const { telemetry } = this.d;
+    telemetry.setRebootRequired(snap.observation.rebootRequired);
+    telemetry.setPhase(phaseOf(step, snap));
+    telemetry.setLockHolders(liveEntries(snap.lock, snap.observation.now).map((e) => e.nodeID));
+    const gate = step.action === 'wait' ? step.gate : undefined;
+    telemetry.setBlocked(gate);
+    await this.notifyLongBlock(step);
+    const key = this.s.preferNoScheduleTaint;
+    if (!key) return;
+    const want = step.action === 'wait' && step.taint === true;
+    const has = snap.node.taints.some((t) => t.key === key && t.effect === 'PreferNoSchedule');
+    if (want !== has) await this.d.node.setPreferNoScheduleTaint(key, want);
+  }
+
+  private async notifyLongBlock(step: Step): Promise<void> {
+    if (step.action !== 'wait' || step.phase !== 'waiting') {
+      this.blockedSince = undefined;
+      this.blockedNotified = false;
+      return;
+    }
+    this.blockedSince ??= this.now();
+    const after = this.s.notifyBlockedAfterMs;
+    if (after > 0 && !this.blockedNotified && this.now() - this.blockedSince >= after) {
+      this.blockedNotified = true;
+      this.d.notifier.notify({ kind: 'blocked', node: this.s.nodeName, detail: step.reason });
+    }
+  }
+
+  /** One log line (and for waits, one Event) per decision that differs from the previous one. */
+  private report(step: Step, snap: Snapshot): void {
+    const reason = step.action === 'wait' || step.action === 'abort' ? step.reason : undefined;
+    const line = `${step.action}|${reason ?? ''}`;
+    if (line === this.lastLine) return;
+    this.lastLine = line;
+    this.d.logger.info(
+      { action: step.action, ...(reason ? { reason } : {}), rebootRequired: snap.observation.rebootRequired },
+      describeStep(step),
+    );
+    if (step.action === 'wait' && step.phase === 'waiting') {
+      const eventReason = step.taint ? 'WaitingForLock' : 'RebootBlocked';
+      void this.d.events.record('Normal', eventReason, 'Wait', `Reboot needed; ${step.reason}`);
+    }
+  }
+
+  private sleepUntil(at: number, signal: AbortSignal): Promise<void> {
+    if (this.woken) return Promise.resolve();
+    const inner = new AbortController();
+    const onAbort = () => inner.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.wakeUp = onAbort;
+    return this.d.clock.sleep(Math.max(0, at - this.now()), inner.signal).finally(() => {
+      this.wakeUp = undefined;
+      signal.removeEventListener('abort', onAbort);
+    });
+  }
+
+  private now(): number {
+    return this.d.clock.now().getTime();
+  }
+}
+
+function phaseOf(step: Step, snap: Snapshot): Phase {
+  if (step.action === 'idle') return 'idle';
+  if (step.action === 'wait') return step.phase;
+  const cycle = snap.observation.node.cycle?.phase;
+  if (cycle === 'rebooting' || cycle === 'releasing') return cycle;
+  return cycle === 'draining' ? 'draining' : 'waiting';
+}
+
+function describeStep(step: Step): string {
+  switch (step.action) {
+    case 'idle':
+      return 'no reboot needed';
+    case 'wait':
+      return `reboot held back: ${step.reason}`;
+    case 'checkGates':
+      return 'checking the reboot gates';
+    case 'acquire':
+      return 'reboot needed; taking the lock';
+    case 'drain':
+      return step.cordon ? 'cordoning and draining' : 'draining';
+    case 'reboot':
+      return 'requesting the reboot';
+    case 'finish':
+      return step.uncordon
+        ? 'node rebooted; uncordoning'
+        : 'node rebooted; leaving it cordoned as it was before';
+    case 'release':
+      return 'releasing the lock';
+    case 'abort':
+      return `aborting the reboot attempt: ${step.reason}`;
+    case 'adoptLock':
+      return 'found our lock without a reboot cycle; releasing it';
+    case 'forget':
+      return 'reboot cycle over';
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * The reboot cycle's progress, kept on the Node as one annotation so that it survives the agent
+ * being killed and the node rebooting. Everything the decision needs beyond what the cluster
+ * already shows lives here; nothing lives only in process memory.
+ */
+export const CYCLE_ANNOTATION = 'kured-ts.dev/reboot-cycle';
+
+export type CyclePhase = 'draining' | 'rebooting' | 'releasing' | 'backoff';
+
+export interface Cycle {
+  phase: CyclePhase;
+  /** True when the node was schedulable before we took the lock: only then do we uncordon it. */
+  cordonedByUs: boolean;
+  /** When this phase began (RFC 3339). */
+  since: string;
+  /** rebooting: the boot ID the node had before the reboot; a different one proves it rebooted. */
+  bootID?: string;
+  /** rebooting: set once the reboot request returned; absent means it may never have been sent. */
+  requestedAt?: string;
+  /** backoff: no new attempt before this instant (RFC 3339). */
+  until?: string;
+  /** backoff: why the last attempt was given up. */
+  reason?: string;
+}
+
+const PHASES: readonly CyclePhase[] = ['draining', 'rebooting', 'releasing', 'backoff'];
+
+/** undefined for no annotation; a malformed one reads as a backoff so that nothing drastic follows. */
+export function parseCycle(raw: string | undefined, now: Date): Cycle | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const c = JSON.parse(raw) as Partial<Cycle>;
+    if (PHASES.includes(c.phase as CyclePhase) && typeof c.since === 'string') {
+      return { ...c, cordonedByUs: c.cordonedByUs === true } as Cycle;
+    }
+  } catch {
+    // fall through
+  }
+  return {
+    phase: 'backoff',
+    cordonedByUs: false,
+    since: now.toISOString(),
+    until: now.toISOString(),
+    reason: `unreadable ${CYCLE_ANNOTATION} annotation`,
+  };
+}
+
+export function serializeCycle(c: Cycle): string {
+  return JSON.stringify(c);
+}

@@ -1,0 +1,145 @@
+/**
+ * The decision core: from what the agent observed, the one next step. Pure: no I/O, no clock, no
+ * memory of earlier calls, so a restarted agent decides exactly as the one that was killed would
+ * have. test/unit/agent/decide.test.ts reads as its state table.
+ */
+import type { LockEntry } from '../lock/codec.ts';
+import type { Cycle } from './cycle.ts';
+
+export interface Observation {
+  now: Date;
+  rebootRequired: boolean;
+  node: {
+    unschedulable: boolean;
+    ready: boolean;
+    bootID: string;
+    cycle: Cycle | undefined;
+  };
+  lock: {
+    /** Our unexpired entry in the lock, if we hold it. */
+    mine: LockEntry | undefined;
+    /** Could we take a slot now? (free slot, no manual stop, readable) */
+    acquirable: boolean;
+    /** Who holds it, in words. */
+    holders: string;
+  };
+  /** The first closed gate, when the gates were evaluated (only needed before taking the lock). */
+  gate: { open: true } | { open: false; gate: string; reason: string } | undefined;
+}
+
+export interface Policy {
+  rebootTimeoutMs: number;
+  lockReleaseDelayMs: number;
+}
+
+export type Step =
+  /** Nothing to do: no reboot needed. */
+  | { action: 'idle' }
+  /** A reboot is needed but something holds it back; `taint` asks for the PreferNoSchedule taint. */
+  | { action: 'wait'; phase: Phase; reason: string; until?: Date; taint?: boolean; gate?: string }
+  /** Evaluate the gates first (the observation did not include them). */
+  | { action: 'checkGates' }
+  /** Take a lock slot, then record the cycle (draining) before touching the node. */
+  | { action: 'acquire' }
+  /** Cordon (if ours to cordon) and drain; on success go on to reboot. */
+  | { action: 'drain'; cordon: boolean }
+  /** Record the boot ID and ask the host to reboot. */
+  | { action: 'reboot'; bootID: string }
+  /** The node is back on a new boot: uncordon if we cordoned it, then hold for the release delay. */
+  | { action: 'finish'; uncordon: boolean }
+  /** Hand the lock back, then forget the cycle. */
+  | { action: 'release' }
+  /** Give this attempt up: uncordon if ours, release the lock if held, back off. */
+  | { action: 'abort'; uncordon: boolean; reason: string }
+  /** A lock of ours with no cycle: kured's, or ours from a crash just after taking it. */
+  | { action: 'adoptLock'; uncordon: boolean }
+  /** The cycle is over: remove its annotation. */
+  | { action: 'forget' };
+
+export type Phase = 'idle' | 'waiting' | 'draining' | 'rebooting' | 'releasing';
+
+export function decide(o: Observation, p: Policy): Step {
+  const cycle = o.node.cycle;
+  const mine = o.lock.mine;
+  if (cycle) return continueCycle(o, cycle, p);
+  if (mine) return { action: 'adoptLock', uncordon: !mine.metadata.unschedulable && o.node.unschedulable };
+  if (!o.rebootRequired) return { action: 'idle' };
+  if (!o.gate) return { action: 'checkGates' };
+  if (!o.gate.open) return { action: 'wait', phase: 'waiting', reason: o.gate.reason, gate: o.gate.gate };
+  if (!o.lock.acquirable) {
+    return {
+      action: 'wait',
+      phase: 'waiting',
+      reason: `waiting for the lock, held by ${o.lock.holders}`,
+      taint: true,
+    };
+  }
+  return { action: 'acquire' };
+}
+
+function continueCycle(o: Observation, cycle: Cycle, p: Policy): Step {
+  const now = o.now.getTime();
+  const stillCordonedByUs = cycle.cordonedByUs && o.node.unschedulable;
+  switch (cycle.phase) {
+    case 'draining':
+      // Lost the lock before rebooting (TTL, removed by hand): stop disrupting this node.
+      if (!o.lock.mine)
+        return { action: 'abort', uncordon: stillCordonedByUs, reason: 'the lock was lost while draining' };
+      return { action: 'drain', cordon: cycle.cordonedByUs && !o.node.unschedulable };
+
+    case 'rebooting': {
+      if (o.node.bootID !== cycle.bootID) {
+        // Rebooted. Finish even if the lock expired or was removed meanwhile: never leave it cordoned.
+        if (o.node.ready) return { action: 'finish', uncordon: stillCordonedByUs };
+        return { action: 'wait', phase: 'rebooting', reason: 'rebooted; waiting for the node to be Ready' };
+      }
+      // Same boot: either the request was never confirmed sent (ask again: a second request to a
+      // node already going down is harmless), or it was and the node has not gone down yet.
+      if (!cycle.requestedAt) return { action: 'reboot', bootID: cycle.bootID ?? o.node.bootID };
+      const deadline = Date.parse(cycle.requestedAt) + p.rebootTimeoutMs;
+      if (now < deadline) {
+        return {
+          action: 'wait',
+          phase: 'rebooting',
+          reason: 'reboot requested; waiting for the node to go down',
+          until: new Date(deadline),
+        };
+      }
+      return {
+        action: 'abort',
+        uncordon: stillCordonedByUs,
+        reason: `the node did not reboot within ${Math.round(p.rebootTimeoutMs / 1000)}s of the request`,
+      };
+    }
+
+    case 'releasing': {
+      if (stillCordonedByUs) return { action: 'finish', uncordon: true };
+      if (!o.lock.mine) return { action: 'forget' };
+      const releaseAt = Date.parse(cycle.since) + p.lockReleaseDelayMs;
+      if (now < releaseAt) {
+        return {
+          action: 'wait',
+          phase: 'releasing',
+          reason: 'holding the lock for --lock-release-delay',
+          until: new Date(releaseAt),
+        };
+      }
+      return { action: 'release' };
+    }
+
+    case 'backoff': {
+      if (stillCordonedByUs || o.lock.mine)
+        return { action: 'abort', uncordon: stillCordonedByUs, reason: cycle.reason ?? 'backing off' };
+      const until = Date.parse(cycle.until ?? cycle.since);
+      if (now < until && o.rebootRequired) {
+        return {
+          action: 'wait',
+          phase: 'waiting',
+          reason: `backing off after: ${cycle.reason ?? 'a failed attempt'}`,
+          until: new Date(until),
+        };
+      }
+      return { action: 'forget' };
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import type * as k8s from '@kubernetes/client-node';
+import type { NodePort, NodeView } from '../agent/ports.ts';
+import { mergePatch } from './client.ts';
+import { isConflict } from './errors.ts';
+
+export function viewNode(node: k8s.V1Node): NodeView {
+  const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+  return {
+    name: node.metadata?.name ?? '',
+    uid: node.metadata?.uid ?? '',
+    resourceVersion: node.metadata?.resourceVersion ?? '',
+    unschedulable: node.spec?.unschedulable === true,
+    ready,
+    bootID: node.status?.nodeInfo?.bootID ?? '',
+    annotations: node.metadata?.annotations ?? {},
+    labels: node.metadata?.labels ?? {},
+    taints: (node.spec?.taints ?? []).map((t) => ({
+      key: t.key,
+      effect: t.effect,
+      ...(t.value ? { value: t.value } : {}),
+    })),
+  };
+}
+
+/** Operations on the agent's own Node, each a minimal merge patch (never a whole-object write). */
+export class NodeOps implements NodePort {
+  readonly name: string;
+  private readonly core: k8s.CoreV1Api;
+
+  constructor(core: k8s.CoreV1Api, name: string) {
+    this.core = core;
+    this.name = name;
+  }
+
+  async read(): Promise<NodeView> {
+    return viewNode(await this.core.readNode({ name: this.name }));
+  }
+
+  setUnschedulable(unschedulable: boolean): Promise<unknown> {
+    return this.patch({ spec: { unschedulable: unschedulable || null } });
+  }
+
+  /** null removes an annotation. */
+  setAnnotations(annotations: Record<string, string | null>): Promise<unknown> {
+    return this.patch({ metadata: { annotations } });
+  }
+
+  setLabels(labels: Record<string, string>): Promise<unknown> {
+    return this.patch({ metadata: { labels } });
+  }
+
+  /** Adds or removes a PreferNoSchedule taint; the taint list is replaced under a resourceVersion check. */
+  async setPreferNoScheduleTaint(key: string, present: boolean): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const node = await this.read();
+      const has = node.taints.some((t) => t.key === key && t.effect === 'PreferNoSchedule');
+      if (has === present) return;
+      const taints = present
+        ? [...node.taints, { key, effect: 'PreferNoSchedule' }]
+        : node.taints.filter((t) => !(t.key === key && t.effect === 'PreferNoSchedule'));
+      try {
+        await this.patch({ metadata: { resourceVersion: node.resourceVersion }, spec: { taints } });
+        return;
+      } catch (err) {
+        if (!isConflict(err) || attempt > 10) throw err;
+      }
+    }
+  }
+
+  private patch(body: object): Promise<unknown> {
+    return this.core.patchNode({ name: this.name, body }, mergePatch);
+  }
+}

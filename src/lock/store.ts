@@ -1,0 +1,84 @@
+import type * as k8s from '@kubernetes/client-node';
+import type { Clock } from '../agent/ports.ts';
+import { mergePatch } from '../kube/client.ts';
+import { isConflict } from '../kube/errors.ts';
+import type { Logger } from '../observe/log.ts';
+import { type AcquireOutcome, acquire, type LockValue, parseLock, release } from './codec.ts';
+
+export interface LockSettings {
+  namespace: string;
+  name: string;
+  annotation: string;
+  concurrency: number;
+  ttlMs: number;
+}
+
+/**
+ * kured's lock on its DaemonSet, written with optimistic concurrency: every write is a merge
+ * patch carrying the resourceVersion we read, so a concurrent writer makes it fail with 409 and we
+ * read again. Never a blind overwrite.
+ */
+export class DaemonSetLock {
+  readonly settings: LockSettings;
+  private readonly apps: k8s.AppsV1Api;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+
+  constructor(apps: k8s.AppsV1Api, settings: LockSettings, clock: Clock, logger: Logger) {
+    this.apps = apps;
+    this.settings = settings;
+    this.clock = clock;
+    this.logger = logger;
+  }
+
+  async read(): Promise<{ value: LockValue; resourceVersion: string }> {
+    const ds = await this.apps.readNamespacedDaemonSet({
+      name: this.settings.name,
+      namespace: this.settings.namespace,
+    });
+    const raw = ds.metadata?.annotations?.[this.settings.annotation];
+    return { value: parseLock(raw), resourceVersion: ds.metadata?.resourceVersion ?? '' };
+  }
+
+  async acquire(nodeID: string, unschedulable: boolean): Promise<AcquireOutcome> {
+    return this.update((value) => {
+      const outcome = acquire(value, { nodeID, unschedulable, ...this.limits() });
+      return { write: outcome.ok ? outcome.annotation : false, result: outcome };
+    });
+  }
+
+  async release(nodeID: string): Promise<void> {
+    await this.update((value) => ({
+      write: release(value, nodeID, this.settings.concurrency, this.clock.now()) ?? null,
+      result: undefined,
+    }));
+  }
+
+  private limits() {
+    return { concurrency: this.settings.concurrency, ttlMs: this.settings.ttlMs, now: this.clock.now() };
+  }
+
+  /** Read-modify-write until no conflict. `write: false` leaves the object alone, null removes the annotation. */
+  private async update<T>(change: (v: LockValue) => { write: string | null | false; result: T }): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const { value, resourceVersion } = await this.read();
+      const { write, result } = change(value);
+      if (write === false) return result;
+      try {
+        await this.apps.patchNamespacedDaemonSet(
+          {
+            name: this.settings.name,
+            namespace: this.settings.namespace,
+            body: { metadata: { resourceVersion, annotations: { [this.settings.annotation]: write } } },
+          },
+          mergePatch,
+        );
+        return result;
+      } catch (err) {
+        if (!isConflict(err) || attempt >= 20) throw err;
+        this.logger.debug({ attempt }, 'lock changed while we wrote it; reading again');
+        await this.clock.sleep(50 + Math.random() * 200 * attempt);
+      }
+    }
+  }
+}
