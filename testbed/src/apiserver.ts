@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Pki } from './pki.ts';
+import { freePort } from './ports.ts';
+import { type Component, startComponent } from './process.ts';
+
+export interface ApiServer {
+  component: Component;
+  /** https://127.0.0.1:<port> */
+  server: string;
+}
+
+export interface StaticToken {
+  token: string;
+  user: string;
+  groups: string[];
+}
+
+/** The service-account issuer; also the default audience of TokenRequest tokens. */
+export const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+
+/** Writes the `--token-auth-file` (token,user,uid,"groups"). */
+export function writeTokenFile(file: string, tokens: StaticToken[]): void {
+  const lines = tokens.map((t) => `${t.token},${t.user},${t.user},"${t.groups.join(',')}"`);
+  fs.writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+}
+
+/** Starts kube-apiserver on 127.0.0.1 with TLS, static-token authentication, RBAC and ServiceAccount signing. */
+export async function startApiServer(
+  bin: string,
+  dir: string,
+  opts: { etcdUrl: string; pki: Pki; tokenFile: string },
+): Promise<ApiServer> {
+  const port = await freePort();
+  const component = startComponent(
+    'kube-apiserver',
+    bin,
+    [
+      `--etcd-servers=${opts.etcdUrl}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${port}`,
+      `--cert-dir=${path.join(dir, 'pki')}`,
+      `--tls-cert-file=${opts.pki.certFile}`,
+      `--tls-private-key-file=${opts.pki.keyFile}`,
+      `--token-auth-file=${opts.tokenFile}`,
+      '--authorization-mode=RBAC',
+      `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
+      `--service-account-key-file=${opts.pki.serviceAccountKeyFile}`,
+      `--service-account-signing-key-file=${opts.pki.serviceAccountKeyFile}`,
+      '--service-cluster-ip-range=10.0.0.0/24',
+      '--allow-privileged=true',
+      // No real host IP to publish for the `kubernetes` Service.
+      '--endpoint-reconciler-type=none',
+      // Its taint is removed by the node-lifecycle controller, which does not run here (kwok fakes kubelets).
+      '--disable-admission-plugins=TaintNodesByCondition',
+      // Flow control only adds start-up work for a single-user test cluster.
+      '--enable-priority-and-fairness=false',
+      '--profiling=false',
+    ],
+    path.join(dir, 'logs', 'kube-apiserver.log'),
+  );
+  return { component, server: `https://127.0.0.1:${port}` };
+}

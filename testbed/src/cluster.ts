@@ -1,0 +1,429 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { type ApiServer, type StaticToken, startApiServer, writeTokenFile } from './apiserver.ts';
+import { type Binaries, ensureBinaries } from './build.ts';
+import { startControllerManager } from './controller-manager.ts';
+import { TestbedError } from './errors.ts';
+import { type Etcd, startEtcd } from './etcd.ts';
+import { removeOnExit } from './exit-cleanup.ts';
+import { SimulatedHost } from './hosts.ts';
+import { httpsGet } from './http.ts';
+import { writeKubeconfig } from './kubeconfig.ts';
+import { startKwok } from './kwok.ts';
+import { NodeHistory, type NodeObservation } from './node-history.ts';
+import { bootIdOf, isReady, nodeManifest, nodeNames } from './nodes.ts';
+import { TEMP_DIR_PREFIX } from './paths.ts';
+import { createPki, type Pki } from './pki.ts';
+import { type Component, logTail } from './process.ts';
+import { type AgentHooks, RebootSimulator } from './reboot.ts';
+import { cleanupStaleClusters, removeClusterDir, writeDirState } from './stale.ts';
+import { pollUntil } from './wait.ts';
+
+export interface StartClusterOptions {
+  /** Number of simulated nodes (default 5). */
+  nodes?: number;
+  /** How long a rebooting node stays NotReady (default 3000 ms). */
+  rebootDelayMs?: number;
+  /** Node names are `<prefix>-1` … `<prefix>-N` (default `node`). */
+  namePrefix?: string;
+  /** Progress lines (default: stderr). */
+  log?: (line: string) => void;
+}
+
+/** How often a component may be restarted on a fresh port if its port was taken meanwhile. */
+const PORT_ATTEMPTS = 3;
+const START_TIMEOUT_MS = 60_000;
+
+/**
+ * Starts etcd, kube-apiserver, kube-controller-manager and kwok on loopback, with N simulated nodes,
+ * and resolves once every node is Ready. Cleans up what killed runs left behind first.
+ */
+export async function startCluster(opts: StartClusterOptions = {}): Promise<Cluster> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const count = opts.nodes ?? 5;
+  if (!Number.isInteger(count) || count < 1)
+    throw new TestbedError(`testbed: --nodes must be >= 1, got ${count}`);
+  cleanupStaleClusters(log);
+  const bins = await ensureBinaries(log);
+  const started = Date.now();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), TEMP_DIR_PREFIX));
+  fs.mkdirSync(path.join(dir, 'logs'));
+  const components: Component[] = [];
+  writeDirState(dir, {});
+  const forget = removeOnExit({ dir, pgids: () => components.map((c) => c.pid) });
+  const track = (c: Component) => {
+    components.push(c);
+    writeDirState(dir, Object.fromEntries(components.map((x) => [x.name, x.pid])));
+    return c;
+  };
+  try {
+    const cluster = await boot(dir, bins, track, {
+      count,
+      rebootDelayMs: opts.rebootDelayMs ?? 3000,
+      namePrefix: opts.namePrefix ?? 'node',
+      log,
+      components,
+      forget,
+    });
+    cluster.startupMs = Date.now() - started;
+    log(
+      `testbed: cluster ready with ${count} nodes in ${(cluster.startupMs / 1000).toFixed(1)}s (${cluster.server})`,
+    );
+    return cluster;
+  } catch (err) {
+    await Promise.allSettled(components.map((c) => c.stop(500)));
+    removeClusterDir(dir);
+    forget();
+    throw err;
+  }
+}
+
+interface BootOptions {
+  count: number;
+  rebootDelayMs: number;
+  namePrefix: string;
+  log: (line: string) => void;
+  components: Component[];
+  forget: () => void;
+}
+
+async function boot(
+  dir: string,
+  bins: Binaries,
+  track: (c: Component) => Component,
+  o: BootOptions,
+): Promise<Cluster> {
+  const pki = await createPki(path.join(dir, 'pki'));
+  const token = (user: string, groups: string[]): StaticToken => ({
+    token: randomBytes(24).toString('hex'),
+    user,
+    groups,
+  });
+  const admin = token('testbed-admin', ['system:masters']);
+  const kcmUser = token('system:kube-controller-manager', ['system:masters']);
+  const kwokUser = token('kwok', ['system:masters']);
+  const tokenFile = path.join(dir, 'tokens.csv');
+  writeTokenFile(tokenFile, [admin, kcmUser, kwokUser]);
+
+  const etcd = await withFreshPorts(
+    () => startEtcd(bins.etcd, dir),
+    track,
+    (e) => waitEtcd(e),
+  );
+  const api = await withFreshPorts(
+    () => startApiServer(bins.kubeApiserver, dir, { etcdUrl: etcd.url, pki, tokenFile }),
+    track,
+    (a) => waitApiServer(a, pki, admin.token, etcd),
+  );
+
+  const kubeconfigFor = (t: StaticToken, file: string) => {
+    const p = path.join(dir, file);
+    writeKubeconfig(p, { server: api.server, caFile: pki.caFile, token: t.token, user: t.user });
+    return p;
+  };
+  const adminKubeconfig = kubeconfigFor(admin, 'admin.kubeconfig');
+  const kcm = track(
+    startControllerManager(bins.kubeControllerManager, dir, {
+      kubeconfig: kubeconfigFor(kcmUser, 'kube-controller-manager.kubeconfig'),
+      pki,
+    }),
+  );
+  const kwok = track(
+    startKwok(bins.kwok, dir, {
+      kubeconfig: kubeconfigFor(kwokUser, 'kwok.kubeconfig'),
+      stages: bins.kwokStages,
+    }),
+  );
+
+  const kc = new KubeConfig();
+  kc.loadFromFile(adminKubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  const names = nodeNames(o.namePrefix, o.count);
+  await Promise.all(names.map((name, i) => core.createNode({ body: nodeManifest(name, i) })));
+
+  const cluster = new Cluster({
+    dir,
+    server: api.server,
+    pki,
+    adminToken: admin.token,
+    kubeconfigPath: adminKubeconfig,
+    nodes: names,
+    rebootDelayMs: o.rebootDelayMs,
+    components: o.components,
+    forget: o.forget,
+  });
+  for (const host of cluster.hosts.values())
+    track(host.startInit(() => cluster.rebooter.rebootInBackground(host.node)));
+
+  const dead = () => {
+    const gone = [kcm, kwok].find((c) => c.hasExited());
+    return gone && `testbed: ${gone.name} exited during start-up:\n${logTail(gone.logFile)}`;
+  };
+  await pollUntil(
+    async () => {
+      const list = await core.listNode();
+      return list.items.filter(isReady).length === o.count;
+    },
+    {
+      timeoutMs: START_TIMEOUT_MS,
+      describe: () => `testbed: nodes not Ready after ${START_TIMEOUT_MS / 1000}s`,
+      abort: dead,
+    },
+  );
+  // The ServiceAccount admission plugin refuses pods until the serviceaccount controller made `default`.
+  await pollUntil(
+    async () => {
+      await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' });
+      await core.readNamespacedServiceAccount({ name: 'default', namespace: 'kube-system' });
+      return true;
+    },
+    {
+      timeoutMs: START_TIMEOUT_MS,
+      describe: () => 'testbed: no default ServiceAccount after 60s',
+      abort: dead,
+    },
+  );
+  await cluster.history.start();
+  return cluster;
+}
+
+/** Starts a component and waits for it; if its port was grabbed meanwhile, retries on new ports. */
+async function withFreshPorts<T extends { component: Component }>(
+  start: () => Promise<T>,
+  track: (c: Component) => Component,
+  ready: (t: T) => Promise<void>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const t = await start();
+    track(t.component);
+    try {
+      await ready(t);
+      return t;
+    } catch (err) {
+      await t.component.stop(500);
+      const portTaken = /address already in use/i.test(logTail(t.component.logFile, 50));
+      if (!portTaken || attempt >= PORT_ATTEMPTS) throw err;
+    }
+  }
+}
+
+async function waitEtcd(etcd: Etcd): Promise<void> {
+  await pollUntil(
+    async () => {
+      const res = await fetch(`${etcd.url}/health`, { signal: AbortSignal.timeout(1000) });
+      return res.ok;
+    },
+    {
+      timeoutMs: START_TIMEOUT_MS,
+      intervalMs: 50,
+      describe: () => `testbed: etcd not healthy after 60s:\n${logTail(etcd.component.logFile)}`,
+      abort: () => exitedMessage(etcd.component),
+    },
+  );
+}
+
+async function waitApiServer(api: ApiServer, pki: Pki, token: string, etcd: Etcd): Promise<void> {
+  const ca = fs.readFileSync(pki.caFile, 'utf8');
+  await pollUntil(
+    async () => (await httpsGet(`${api.server}/readyz`, { ca, token, timeoutMs: 1000 })).status === 200,
+    {
+      timeoutMs: START_TIMEOUT_MS,
+      intervalMs: 100,
+      describe: () => `testbed: kube-apiserver not ready after 60s:\n${logTail(api.component.logFile)}`,
+      abort: () => exitedMessage(api.component) ?? exitedMessage(etcd.component),
+    },
+  );
+}
+
+function exitedMessage(c: Component): string | undefined {
+  return c.hasExited() ? `testbed: ${c.name} exited during start-up:\n${logTail(c.logFile)}` : undefined;
+}
+
+interface ClusterParts {
+  dir: string;
+  server: string;
+  pki: Pki;
+  adminToken: string;
+  kubeconfigPath: string;
+  nodes: string[];
+  rebootDelayMs: number;
+  components: Component[];
+  forget: () => void;
+}
+
+/** A running testbed cluster. See testbed/README.md. */
+export class Cluster {
+  /** The cluster's temp dir: PKI, kubeconfigs, logs/, hosts/<node>/. */
+  readonly dir: string;
+  /** https://127.0.0.1:<port> */
+  readonly server: string;
+  /** CA that signed the API server's serving certificate. */
+  readonly caFile: string;
+  /** Bearer token of a user in system:masters. */
+  readonly adminToken: string;
+  /** Admin kubeconfig, usable by kubectl (`KUBECONFIG=...`). */
+  readonly kubeconfigPath: string;
+  /** Names of the simulated nodes. */
+  readonly nodes: readonly string[];
+  /** Reboot events (see RebootSimulator) and `node` (name, NodeObservation) when a Node's Ready/bootID changes. */
+  readonly events = new EventEmitter();
+  /** Wall time from start to all nodes Ready. */
+  startupMs = 0;
+
+  /** @internal */ readonly hosts = new Map<string, SimulatedHost>();
+  /** @internal */ readonly rebooter: RebootSimulator;
+  /** @internal */ readonly history: NodeHistory;
+  private hooks: AgentHooks | undefined;
+  private readonly parts: ClusterParts;
+  private stopped: Promise<void> | undefined;
+  private tokenCount = 0;
+
+  constructor(parts: ClusterParts) {
+    this.parts = parts;
+    this.dir = parts.dir;
+    this.server = parts.server;
+    this.caFile = parts.pki.caFile;
+    this.adminToken = parts.adminToken;
+    this.kubeconfigPath = parts.kubeconfigPath;
+    this.nodes = parts.nodes;
+    // Without a listener, an 'error'-named event would throw; ours are namespaced, but be safe.
+    this.events.on('error', () => {});
+    for (const node of parts.nodes) this.hosts.set(node, new SimulatedHost(parts.dir, node));
+    const kc = this.kubeConfig();
+    this.rebooter = new RebootSimulator({
+      core: kc.makeApiClient(CoreV1Api),
+      hosts: this.hosts,
+      delayMs: parts.rebootDelayMs,
+      events: this.events,
+      hooks: () => this.hooks,
+    });
+    this.history = new NodeHistory(kc, this.events);
+  }
+
+  /** A fresh client configuration for the admin user. */
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromFile(this.kubeconfigPath);
+    return kc;
+  }
+
+  /** The node's host filesystem root (what an agent would see as `/` on that host). */
+  hostDir(node: string): string {
+    return this.host(node).root;
+  }
+
+  /** `<hostDir>/var/run/reboot-required`. */
+  sentinelPath(node: string): string {
+    return this.host(node).sentinelPath;
+  }
+
+  /** Writes the node's sentinel file, as unattended-upgrades does. */
+  requireReboot(node: string): void {
+    this.host(node).requireReboot();
+  }
+
+  /** A command line (split on spaces, exec'd without a shell) that reboots the node. */
+  rebootCommand(node: string): string {
+    return this.host(node).rebootCommand;
+  }
+
+  /** Pid of the node's stand-in init: signal 39 (SIGRTMIN+5) to it reboots the node. */
+  initPid(node: string): number {
+    return this.host(node).initPid;
+  }
+
+  /** Registers how to stop and restart the node agents across reboots (undefined: none). */
+  setAgentHooks(hooks: AgentHooks | undefined): void {
+    this.hooks = hooks;
+  }
+
+  /** Reboots the node; resolves once it is Ready again and its agent was restarted. */
+  reboot(node: string): Promise<void> {
+    this.host(node);
+    return this.rebooter.reboot(node, 'call');
+  }
+
+  /** How many reboots of the node have started. */
+  rebootCount(node: string): number {
+    return this.rebooter.count(node);
+  }
+
+  /** The node's Ready/NotReady and boot-ID changes as the API server showed them, oldest first. */
+  nodeHistory(node: string): NodeObservation[] {
+    return this.history.of(node);
+  }
+
+  /** The node's current `status.nodeInfo.bootID`. */
+  async bootId(node: string): Promise<string> {
+    const core = this.kubeConfig().makeApiClient(CoreV1Api);
+    return bootIdOf(await core.readNode({ name: node }));
+  }
+
+  /** A token for the ServiceAccount from the TokenRequest API (the SA must exist). */
+  async serviceAccountToken(namespace: string, name: string, seconds = 3600): Promise<string> {
+    const core = this.kubeConfig().makeApiClient(CoreV1Api);
+    const res = await core.createNamespacedServiceAccountToken({
+      namespace,
+      name,
+      body: { spec: { expirationSeconds: seconds, audiences: [] } },
+    });
+    const token = res.status?.token;
+    if (!token) throw new Error(`testbed: TokenRequest for ${namespace}/${name} returned no token`);
+    return token;
+  }
+
+  /** Writes a kubeconfig that authenticates with `token`; returns its path. */
+  kubeconfigForToken(token: string, user = 'token-user'): string {
+    const file = path.join(this.dir, `${user.replace(/[^\w.-]/g, '_')}-${++this.tokenCount}.kubeconfig`);
+    writeKubeconfig(file, { server: this.server, caFile: this.caFile, token, user });
+    return file;
+  }
+
+  /** Creates a namespace and waits for its `default` ServiceAccount, so pods can be created at once. */
+  async createNamespace(name: string, labels: Record<string, string> = {}): Promise<void> {
+    const core = this.kubeConfig().makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name, labels } } });
+    await pollUntil(
+      () => core.readNamespacedServiceAccount({ name: 'default', namespace: name }).then(() => true),
+      {
+        timeoutMs: 30_000,
+        describe: () => `testbed: namespace ${name} got no default ServiceAccount within 30s`,
+      },
+    );
+  }
+
+  /** Stops every process and removes the temp dir. Safe to call twice. */
+  stop(): Promise<void> {
+    this.stopped ??= this.teardown();
+    return this.stopped;
+  }
+
+  private async teardown(): Promise<void> {
+    this.history.stop();
+    await this.rebooter.shutdown();
+    await Promise.allSettled([...this.hosts.values()].map((h) => h.stop()));
+    const byName = (n: string) => this.parts.components.filter((c) => c.name === n);
+    // Clients first, storage last, so nothing logs errors about a vanished API server.
+    await Promise.allSettled([...byName('kwok'), ...byName('kube-controller-manager')].map((c) => c.stop()));
+    await Promise.allSettled(byName('kube-apiserver').map((c) => c.stop()));
+    await Promise.allSettled(this.parts.components.map((c) => c.stop()));
+    removeClusterDir(this.dir);
+    this.parts.forget();
+  }
+
+  private host(node: string): SimulatedHost {
+    const host = this.hosts.get(node);
+    if (!host)
+      throw new TestbedError(`testbed: no simulated node named ${node} (nodes: ${this.nodes.join(', ')})`);
+    return host;
+  }
+}
+
+/** True when `err` is an API error with the given HTTP status. */
+export function isApiStatus(err: unknown, code: number): boolean {
+  return err instanceof ApiException && err.code === code;
+}

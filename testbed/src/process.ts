@@ -1,0 +1,83 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+
+/** A control-plane process: its own process group, killed with its parent, output in a log file. */
+export interface Component {
+  name: string;
+  pid: number;
+  logFile: string;
+  /** Resolves with the exit code (or signal name) when the process has exited. */
+  exited: Promise<string>;
+  hasExited(): boolean;
+  /** SIGTERM the process group, then SIGKILL after `graceMs`; resolves once it has exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const HAS_SETPRIV = fs.existsSync('/usr/bin/setpriv');
+
+/**
+ * Starts `cmd` in a new process group. Through `setpriv --pdeathsig KILL` the kernel kills it if this
+ * Node process dies for any reason, even SIGKILL, so a killed test run leaves no control plane behind.
+ */
+export function startComponent(name: string, cmd: string, args: string[], logFile: string): Component {
+  const out = fs.openSync(logFile, 'a');
+  const [file, argv] = HAS_SETPRIV
+    ? ['/usr/bin/setpriv', ['--pdeathsig', 'KILL', '--', cmd, ...args]]
+    : [cmd, args];
+  let child: ChildProcess;
+  try {
+    child = spawn(file, argv, { detached: true, stdio: ['ignore', out, out] });
+  } finally {
+    fs.closeSync(out);
+  }
+  let exitedFlag = false;
+  const exited = new Promise<string>((resolve) => {
+    child.on('exit', (code, signal) => {
+      exitedFlag = true;
+      resolve(signal ?? String(code));
+    });
+    child.on('error', (err) => {
+      exitedFlag = true;
+      resolve(err.message);
+    });
+  });
+  if (child.pid === undefined) throw new Error(`cannot start ${name} (${cmd})`);
+  const pid = child.pid;
+  // Our own liveness must not depend on these children: tests exit while they still run.
+  child.unref();
+  return {
+    name,
+    pid,
+    logFile,
+    exited,
+    hasExited: () => exitedFlag,
+    async stop(graceMs = 3000) {
+      if (exitedFlag) return killGroup(pid, 'SIGKILL');
+      killGroup(pid, 'SIGTERM');
+      const timer = setTimeout(() => killGroup(pid, 'SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+      // Children of the component (e.g. the init stand-in's `sleep`) share its group.
+      killGroup(pid, 'SIGKILL');
+    },
+  };
+}
+
+/** Signals a whole process group; a group that is already gone is fine. */
+export function killGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // ESRCH: nothing left to kill.
+  }
+}
+
+/** The last lines of a component's log, to explain why it failed to start. */
+export function logTail(logFile: string, lines = 5): string {
+  try {
+    const text = fs.readFileSync(logFile, 'utf8').trimEnd().split('\n');
+    return text.slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CoreV1Api } from '@kubernetes/client-node';
+import { errorMessage } from './errors.ts';
+import type { SimulatedHost } from './hosts.ts';
+import { bootIdOf, handToKwok, isReady, markRebooting, releaseFromKwok } from './nodes.ts';
+import { pollUntil } from './wait.ts';
+
+/** What the testbed calls to stop and restart a node's agent, as a kubelet does with the DaemonSet pod. */
+export interface AgentHooks {
+  stop(node: string): Promise<void>;
+  start(node: string): Promise<void>;
+}
+
+/** How a reboot was asked for: a direct call, or the node's reboot command / signal 39 to its init. */
+export type RebootCause = 'call' | 'trigger';
+
+/**
+ * Simulates node reboots. Events on the cluster emitter, each with (node, ...):
+ * `reboot:start` (cause), `reboot:down` (newBootId), `reboot:up` (bootId), `reboot:done`, `reboot:error` (message).
+ */
+export class RebootSimulator {
+  private readonly counts = new Map<string, number>();
+  private readonly running = new Map<string, Promise<void>>();
+  private stopping = false;
+  private readonly deps: {
+    core: CoreV1Api;
+    hosts: Map<string, SimulatedHost>;
+    delayMs: number;
+    events: EventEmitter;
+    hooks: () => AgentHooks | undefined;
+  };
+
+  constructor(deps: RebootSimulator['deps']) {
+    this.deps = deps;
+  }
+
+  count(node: string): number {
+    return this.counts.get(node) ?? 0;
+  }
+
+  /** Reboots `node`; a reboot asked for while one is running joins it, as on a real host. */
+  reboot(node: string, cause: RebootCause): Promise<void> {
+    const running = this.running.get(node);
+    if (running) return running;
+    const done = this.run(node, cause).finally(() => this.running.delete(node));
+    this.running.set(node, done);
+    return done;
+  }
+
+  /** A reboot started by a trigger has no caller to report to: failures become `reboot:error` events. */
+  rebootInBackground(node: string): void {
+    this.reboot(node, 'trigger').catch(() => {});
+  }
+
+  /** Lets running reboots end early (no more waiting for the delay) and waits for them. */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    await Promise.allSettled([...this.running.values()]);
+  }
+
+  private async run(node: string, cause: RebootCause): Promise<void> {
+    const { core, hosts, events } = this.deps;
+    const host = hosts.get(node);
+    try {
+      if (!host) throw new Error(`testbed: no simulated node named ${node}`);
+      this.counts.set(node, this.count(node) + 1);
+      events.emit('reboot:start', node, cause);
+      // The agent's pod dies with the node.
+      await this.callHook('stop', node);
+      const bootId = randomUUID();
+      await releaseFromKwok(core, node);
+      await markRebooting(core, node, bootId);
+      host.clearSentinel();
+      events.emit('reboot:down', node, bootId);
+
+      const until = Date.now() + this.deps.delayMs;
+      while (!this.stopping && Date.now() < until) await sleep(Math.min(100, until - Date.now()));
+      if (this.stopping) return;
+
+      await handToKwok(core, node);
+      await pollUntil(
+        async () => {
+          const n = await core.readNode({ name: node });
+          return isReady(n) && bootIdOf(n) === bootId;
+        },
+        {
+          timeoutMs: 30_000,
+          describe: () => `testbed: node ${node} did not come back Ready within 30s after its reboot`,
+          abort: () => (this.stopping ? 'testbed: cluster stopped during reboot' : undefined),
+        },
+      );
+      events.emit('reboot:up', node, bootId);
+      // The kubelet restarts the DaemonSet pod once the node is back.
+      await this.callHook('start', node);
+      events.emit('reboot:done', node);
+    } catch (err) {
+      if (this.stopping) return;
+      events.emit('reboot:error', node, errorMessage(err));
+      throw err;
+    }
+  }
+
+  private async callHook(which: keyof AgentHooks, node: string): Promise<void> {
+    const hooks = this.deps.hooks();
+    if (!hooks) return;
+    try {
+      await hooks[which](node);
+    } catch (err) {
+      // A failing agent hook must not leave the node down.
+      this.deps.events.emit(
+        'reboot:error',
+        node,
+        `agent hook ${which}(${node}) failed: ${errorMessage(err)}`,
+      );
+    }
+  }
+}
