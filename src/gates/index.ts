@@ -1,0 +1,79 @@
+/** The gates that can hold a reboot back, built from the config in kured's order: window, Prometheus, pods. */
+import type { CoreV1Api } from '@kubernetes/client-node';
+import type { Gate, GateVerdict } from '../agent/ports.ts';
+import type { Config } from '../config/config.ts';
+import { podsGate } from './pods.ts';
+import { prometheusGate } from './prometheus.ts';
+import { parseWindow, type RebootWindow, windowGate } from './window.ts';
+
+export { parseWindow, type RebootWindow, windowGate } from './window.ts';
+
+export interface GateDeps {
+  /** Needed only when --blocking-pod-selector is set. */
+  core?: CoreV1Api;
+}
+
+export type GateConfig = Pick<
+  Config,
+  | 'nodeId'
+  | 'rebootDays'
+  | 'startTime'
+  | 'endTime'
+  | 'timeZone'
+  | 'prometheusUrl'
+  | 'alertFilterRegexp'
+  | 'alertFilterMatchOnly'
+  | 'alertFiringOnly'
+  | 'blockingPodSelector'
+  | 'prometheusBearerTokenFile'
+  | 'prometheusBasicAuthFile'
+  | 'prometheusCaFile'
+>;
+
+/** The window from the config; the agent also uses it to sleep until the window opens. */
+export function windowFromConfig(config: GateConfig): RebootWindow {
+  return parseWindow(config.rebootDays, config.startTime, config.endTime, config.timeZone);
+}
+
+/** Throws ConfigError on a bad window, Prometheus URL or credential file. */
+export function createGates(config: GateConfig, deps: GateDeps): Gate[] {
+  const gates: Gate[] = [windowGate(windowFromConfig(config))];
+  if (config.prometheusUrl) {
+    gates.push(
+      prometheusGate({
+        url: config.prometheusUrl,
+        regexp: config.alertFilterRegexp,
+        matchOnly: config.alertFilterMatchOnly,
+        firingOnly: config.alertFiringOnly,
+        bearerTokenFile: config.prometheusBearerTokenFile || undefined,
+        basicAuthFile: config.prometheusBasicAuthFile || undefined,
+        caFile: config.prometheusCaFile || undefined,
+      }),
+    );
+  }
+  const selectors = config.blockingPodSelector.filter((s) => s.trim() !== '');
+  if (selectors.length > 0) {
+    if (!deps.core) throw new Error('createGates: blocking pod selectors need the Kubernetes core client');
+    gates.push(podsGate(deps.core, config.nodeId, selectors));
+  }
+  return gates;
+}
+
+export type GatesVerdict = GateVerdict & { gate?: string };
+
+/** The first closed gate wins (later ones are not asked); a gate that throws counts as closed. */
+export async function evaluateGates(gates: Gate[], now: Date): Promise<GatesVerdict> {
+  for (const gate of gates) {
+    let verdict: GateVerdict;
+    try {
+      verdict = await gate.check(now);
+    } catch (err) {
+      verdict = {
+        open: false,
+        reason: `the ${gate.name} gate failed: ${err instanceof Error ? err.message : String(err)}`,
+      };
+    }
+    if (!verdict.open) return { ...verdict, gate: gate.name };
+  }
+  return { open: true };
+}
