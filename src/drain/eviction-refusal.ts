@@ -59,7 +59,7 @@ export function classifyEvictionError(err: unknown, namespace: string): Eviction
  */
 export function describeBudgetRefusal(err: unknown, namespace: string): { cause: string; budgets: string[] } {
   const status = apiStatus(err);
-  const causes = (status?.details?.causes ?? []).filter((c) => c.type === 'DisruptionBudget' && c.message);
+  const causes = (status?.details?.causes ?? []).filter((c) => c.reason === 'DisruptionBudget' && c.message);
   const budgets: string[] = [];
   const texts: string[] = [];
   for (const c of causes) {

@@ -12,7 +12,8 @@ export interface ApiStatus {
   details?: {
     name?: string;
     kind?: string;
-    causes?: { type?: string; message?: string; field?: string }[];
+    /** metav1.StatusCause: its Go field `Type` is `reason` on the wire. */
+    causes?: { reason?: string; message?: string; field?: string }[];
     retryAfterSeconds?: number;
   };
 }
@@ -63,9 +64,9 @@ export function apiStatus(err: unknown): ApiStatus | undefined {
   }
 }
 
-/** Whether the Status lists a cause of this type (e.g. `NamespaceTerminating`, `DisruptionBudget`). */
+/** Whether the Status lists a cause of this type (`NamespaceTerminating`, `DisruptionBudget`), wire field `reason`. */
 export function hasStatusCause(err: unknown, type: string): boolean {
-  return apiStatus(err)?.details?.causes?.some((c) => c.type === type) ?? false;
+  return apiStatus(err)?.details?.causes?.some((c) => c.reason === type) ?? false;
 }
 
 /**

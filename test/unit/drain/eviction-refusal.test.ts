@@ -12,7 +12,7 @@ const tooMany = (cause: string) => ({
   code: 429,
   reason: 'TooManyRequests',
   message: "Cannot evict pod as it would violate the pod's disruption budget.",
-  details: { causes: [{ type: 'DisruptionBudget', message: cause }] },
+  details: { causes: [{ reason: 'DisruptionBudget', message: cause }] },
 });
 
 test('404: already gone', () => {
@@ -74,7 +74,7 @@ test('403 NamespaceTerminating vs other 403s', () => {
     reason: 'Forbidden',
     message:
       'pods "p" is forbidden: unable to create new content in namespace ns because it is being terminated',
-    details: { causes: [{ type: 'NamespaceTerminating', message: 'namespace ns is being terminated' }] },
+    details: { causes: [{ reason: 'NamespaceTerminating', message: 'namespace ns is being terminated' }] },
   });
   assert.equal(classifyEvictionError(terminating, 'ns').kind, 'namespaceTerminating');
   assert.equal(

@@ -23,7 +23,7 @@ const pdb429 = {
   details: {
     causes: [
       {
-        type: 'DisruptionBudget',
+        reason: 'DisruptionBudget',
         message: 'The disruption budget web needs 2 healthy pods and has 2 currently',
       },
     ],
@@ -64,7 +64,7 @@ test('statusMessage is one line with the causes that add information', () => {
 
 test('finds a Status cause by type', () => {
   const terminating = apiError(403, {
-    details: { causes: [{ type: 'NamespaceTerminating', message: 'ns is terminating' }] },
+    details: { causes: [{ reason: 'NamespaceTerminating', message: 'ns is terminating' }] },
   });
   assert.equal(hasStatusCause(terminating, 'NamespaceTerminating'), true);
   assert.equal(hasStatusCause(apiError(429, pdb429), 'NamespaceTerminating'), false);
