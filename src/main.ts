@@ -1,1 +1,146 @@
-export {};
+/**
+ * Entry point: flags and environment -> adapters -> the reconcile loop, until SIGTERM.
+ * A user-fixable error prints one line and exits 1; nothing here prints a stack trace for it.
+ */
+import { Agent } from './agent/agent.ts';
+import { realClock } from './agent/clock.ts';
+import type { Rebooter, Sentinel } from './agent/ports.ts';
+import { agentSettings } from './agent/settings.ts';
+import type { Config } from './config/config.ts';
+import { ConfigError } from './config/errors.ts';
+import { helpText, parseConfig } from './config/flags.ts';
+import { createDrainer } from './drain/drainer.ts';
+import { createGates } from './gates/index.ts';
+import { connect } from './kube/client.ts';
+import { NodeOps } from './kube/node.ts';
+import { watchNamed } from './kube/watch.ts';
+import { DaemonSetLock } from './lock/store.ts';
+import { createNotifier } from './notify/index.ts';
+import { NodeEvents } from './observe/events.ts';
+import { createLogger, type Logger } from './observe/log.ts';
+import { AgentMetrics } from './observe/metrics.ts';
+import { startObserveServer } from './observe/server.ts';
+import { hostCommand } from './reboot/host.ts';
+import { commandRebooter, signalRebooter } from './reboot/rebooter.ts';
+import { commandSentinel, fileSentinel } from './reboot/sentinel.ts';
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(helpText());
+    return 0;
+  }
+  const config = parseConfig(argv, process.env);
+  const logger = createLogger(config.logFormat, { node: config.nodeId });
+  const agent = await wire(config, logger);
+  logger.info(
+    {
+      period: config.periodMs / 1000,
+      concurrency: config.concurrency,
+      lock: `${config.dsNamespace}/${config.dsName}`,
+    },
+    'kured-ts starting',
+  );
+  agent.start();
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  logger.info('stopping');
+  await agent.stop();
+  return 0;
+}
+
+async function wire(config: Config, logger: Logger): Promise<Agent> {
+  const kube = connect();
+  const clock = realClock;
+  const node = new NodeOps(kube.core, config.nodeId);
+  const gates = createGates(config, { core: kube.core });
+  const notifier = createNotifier(config, logger);
+  const metrics = new AgentMetrics(config.nodeId);
+  const lock = new DaemonSetLock(
+    kube.apps,
+    {
+      namespace: config.dsNamespace,
+      name: config.dsName,
+      annotation: config.lockAnnotation,
+      concurrency: config.concurrency,
+      ttlMs: config.lockTtlMs,
+    },
+    clock,
+    logger,
+  );
+  const agent: Agent = new Agent(
+    {
+      node,
+      lock,
+      sentinel: sentinel(config, logger),
+      gates,
+      drainer: createDrainer(kube.core, {
+        gracePeriodSeconds: config.drainGracePeriod,
+        podSelector: config.drainPodSelector,
+        skipWaitForDeleteTimeoutSeconds: config.skipWaitForDeleteTimeout,
+        parallelism: config.drainParallelism,
+        clock,
+        logger,
+      }),
+      rebooter: rebooter(config),
+      notifier,
+      events: new NodeEvents(kube.events, { name: config.nodeId, uid: '' }, logger),
+      telemetry: metrics,
+      clock,
+      logger,
+      watches: [
+        (wake) =>
+          watchNamed(
+            kube.config,
+            `/apis/apps/v1/namespaces/${config.dsNamespace}/daemonsets`,
+            config.dsName,
+            wake,
+            logger,
+          ),
+        (wake) => watchNamed(kube.config, '/api/v1/nodes', config.nodeId, wake, logger),
+      ],
+    },
+    agentSettings(config),
+  );
+  await startObserveServer({
+    host: config.metricsHost,
+    port: config.metricsPort,
+    registry: metrics.registry,
+    ready: () => agent.ready,
+    logger,
+  });
+  return agent;
+}
+
+function sentinel(config: Config, logger: Logger): Sentinel {
+  if (config.rebootSentinelCommand) {
+    const cmd = hostCommand(
+      config.rebootSentinelCommand,
+      config.nsenterPath,
+      config.hostPid,
+      '--reboot-sentinel-command',
+    );
+    return commandSentinel(cmd, logger);
+  }
+  return fileSentinel(config.rebootSentinel, logger);
+}
+
+function rebooter(config: Config): Rebooter {
+  if (config.rebootMethod === 'signal') return signalRebooter(config.hostPid, config.rebootSignal);
+  return commandRebooter(
+    hostCommand(config.rebootCommand, config.nsenterPath, config.hostPid, '--reboot-command'),
+  );
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const message =
+      err instanceof ConfigError
+        ? err.message
+        : `unexpected error: ${err instanceof Error ? err.message : String(err)}`;
+    process.stderr.write(`kured-ts: ${message}\n`);
+    process.exit(1);
+  },
+);

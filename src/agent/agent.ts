@@ -2,13 +2,14 @@
  * The reconcile loop: observe, decide, act, then sleep until something may have changed (the
  * sentinel file, the lock, the Node, a deadline of the current step) or the --period resync.
  */
+import { evaluateGates } from '../gates/index.ts';
 import { statusMessage as describe } from '../kube/errors.ts';
 import { liveEntries } from '../lock/codec.ts';
 import type { Logger } from '../observe/log.ts';
 import { type ActionDeps, Actions, KURED_IN_PROGRESS, KURED_MOST_RECENT } from './actions.ts';
 import { decide, type Phase, type Step } from './decide.ts';
 import { observe, type Snapshot } from './observe.ts';
-import type { Gate, GateVerdict, Sentinel } from './ports.ts';
+import type { Gate, Sentinel } from './ports.ts';
 import type { AgentSettings } from './settings.ts';
 
 export interface AgentDeps extends ActionDeps {
@@ -101,28 +102,16 @@ export class Agent {
     let step = decide(snap.observation, policy);
     if (step.action === 'checkGates') {
       await this.annotateRebootNeeded(snap);
-      snap.observation.gate = await this.checkGates(snap.observation.now);
+      const verdict = await evaluateGates(this.d.gates, snap.observation.now);
+      snap.observation.gate = verdict.open
+        ? verdict
+        : { open: false, gate: verdict.gate ?? 'gate', reason: verdict.reason };
       step = decide(snap.observation, policy);
     }
     this.report(step, snap);
     await this.decorate(step, snap);
     await this.actions.perform(step, snap, signal);
     return { step, snap };
-  }
-
-  private async checkGates(
-    now: Date,
-  ): Promise<{ open: true } | { open: false; gate: string; reason: string }> {
-    for (const gate of this.d.gates) {
-      let verdict: GateVerdict;
-      try {
-        verdict = await gate.check(now);
-      } catch (err) {
-        verdict = { open: false, reason: `${gate.name} check failed: ${describe(err)}` };
-      }
-      if (!verdict.open) return { open: false, gate: gate.name, reason: verdict.reason };
-    }
-    return { open: true };
   }
 
   /** When to look again after a step that waits. */

@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Cycle } from '../../../src/agent/cycle.ts';
+import { decide, type Observation, type Step } from '../../../src/agent/decide.ts';
+import type { LockEntry } from '../../../src/lock/codec.ts';
+
+const NOW = new Date('2026-11-23T12:00:00Z');
+const policy = { rebootTimeoutMs: 15 * 60_000, lockReleaseDelayMs: 60_000 };
+const ago = (ms: number) => new Date(NOW.getTime() - ms).toISOString();
+const mine = (unschedulableBefore = false): LockEntry => ({
+  nodeID: 'n1',
+  metadata: { unschedulable: unschedulableBefore },
+  created: ago(1000),
+  TTL: 0,
+});
+const cycle = (c: Partial<Cycle> & Pick<Cycle, 'phase'>): Cycle => ({
+  cordonedByUs: true,
+  since: ago(1000),
+  ...c,
+});
+
+interface Row {
+  when: string;
+  rebootRequired?: boolean;
+  unschedulable?: boolean;
+  ready?: boolean;
+  bootID?: string;
+  cycle?: Cycle;
+  mine?: LockEntry;
+  acquirable?: boolean;
+  gate?: Observation['gate'];
+  then: Partial<Step> & Pick<Step, 'action'>;
+}
+
+// The state table of the reboot cycle: one row per situation an agent can find itself in.
+const table: Row[] = [
+  { when: 'no reboot needed', then: { action: 'idle' } },
+  { when: 'reboot needed, gates not yet asked', rebootRequired: true, then: { action: 'checkGates' } },
+  {
+    when: 'reboot needed, a gate is closed',
+    rebootRequired: true,
+    gate: { open: false, gate: 'window', reason: 'outside the reboot window' },
+    then: { action: 'wait', phase: 'waiting', gate: 'window', reason: 'outside the reboot window' },
+  },
+  {
+    when: 'reboot needed, lock held by others',
+    rebootRequired: true,
+    gate: { open: true },
+    acquirable: false,
+    then: { action: 'wait', phase: 'waiting', taint: true, reason: 'waiting for the lock, held by n2' },
+  },
+  {
+    when: 'reboot needed, lock free',
+    rebootRequired: true,
+    gate: { open: true },
+    then: { action: 'acquire' },
+  },
+  {
+    when: 'our lock without a cycle, node cordoned by the lock holder (kured)',
+    mine: mine(false),
+    unschedulable: true,
+    then: { action: 'adoptLock', uncordon: true },
+  },
+  {
+    when: 'our lock without a cycle, node was cordoned before the lock',
+    mine: mine(true),
+    unschedulable: true,
+    then: { action: 'adoptLock', uncordon: false },
+  },
+  {
+    when: 'draining, schedulable, ours to cordon',
+    mine: mine(),
+    cycle: cycle({ phase: 'draining' }),
+    then: { action: 'drain', cordon: true },
+  },
+  {
+    when: 'draining, already cordoned by an admin',
+    mine: mine(true),
+    unschedulable: true,
+    cycle: cycle({ phase: 'draining', cordonedByUs: false }),
+    then: { action: 'drain', cordon: false },
+  },
+  {
+    when: 'draining but the lock was lost',
+    unschedulable: true,
+    cycle: cycle({ phase: 'draining' }),
+    then: { action: 'abort', uncordon: true },
+  },
+  {
+    when: 'lock lost while draining an admin-cordoned node',
+    unschedulable: true,
+    cycle: cycle({ phase: 'draining', cordonedByUs: false }),
+    then: { action: 'abort', uncordon: false },
+  },
+  {
+    when: 'rebooted (new boot ID) and Ready, even with the lock gone',
+    unschedulable: true,
+    bootID: 'boot-2',
+    cycle: cycle({ phase: 'rebooting', bootID: 'boot-1', requestedAt: ago(60_000) }),
+    then: { action: 'finish', uncordon: true },
+  },
+  {
+    when: 'rebooted but not Ready yet',
+    mine: mine(),
+    unschedulable: true,
+    ready: false,
+    bootID: 'boot-2',
+    cycle: cycle({ phase: 'rebooting', bootID: 'boot-1', requestedAt: ago(60_000) }),
+    then: { action: 'wait', phase: 'rebooting' },
+  },
+  {
+    when: 'rebooted, admin-cordoned before: stays cordoned',
+    mine: mine(true),
+    unschedulable: true,
+    bootID: 'boot-2',
+    cycle: cycle({ phase: 'rebooting', bootID: 'boot-1', cordonedByUs: false }),
+    then: { action: 'finish', uncordon: false },
+  },
+  {
+    when: 'rebooting, the request was never confirmed (killed before it)',
+    mine: mine(),
+    unschedulable: true,
+    cycle: cycle({ phase: 'rebooting', bootID: 'boot-1' }),
+    then: { action: 'reboot', bootID: 'boot-1' },
+  },
+  {
+    when: 'reboot requested a minute ago, same boot',
+    mine: mine(),
+    unschedulable: true,
+    cycle: cycle({ phase: 'rebooting', bootID: 'boot-1', requestedAt: ago(60_000) }),
+    then: { action: 'wait', phase: 'rebooting', until: new Date(NOW.getTime() - 60_000 + 15 * 60_000) },
+  },
+  {
+    when: 'reboot requested past the reboot timeout, same boot',
+    mine: mine(),
+    unschedulable: true,
+    cycle: cycle({ phase: 'rebooting', bootID: 'boot-1', requestedAt: ago(16 * 60_000) }),
+    then: { action: 'abort', uncordon: true },
+  },
+  {
+    when: 'back, uncordoned, within the release delay',
+    mine: mine(),
+    cycle: cycle({ phase: 'releasing', since: ago(10_000) }),
+    then: { action: 'wait', phase: 'releasing', until: new Date(NOW.getTime() + 50_000) },
+  },
+  {
+    when: 'back, release delay over',
+    mine: mine(),
+    cycle: cycle({ phase: 'releasing', since: ago(61_000) }),
+    then: { action: 'release' },
+  },
+  {
+    when: 'releasing, killed before the uncordon was done',
+    mine: mine(),
+    unschedulable: true,
+    cycle: cycle({ phase: 'releasing' }),
+    then: { action: 'finish', uncordon: true },
+  },
+  { when: 'releasing, lock already gone', cycle: cycle({ phase: 'releasing' }), then: { action: 'forget' } },
+  {
+    when: 'backoff, abort not finished (still ours and cordoned)',
+    mine: mine(),
+    unschedulable: true,
+    cycle: cycle({
+      phase: 'backoff',
+      until: new Date(NOW.getTime() + 60_000).toISOString(),
+      reason: 'drain failed',
+    }),
+    then: { action: 'abort', uncordon: true, reason: 'drain failed' },
+  },
+  {
+    when: 'backoff, waiting before the next attempt',
+    rebootRequired: true,
+    cycle: cycle({
+      phase: 'backoff',
+      until: new Date(NOW.getTime() + 60_000).toISOString(),
+      reason: 'drain failed',
+    }),
+    then: { action: 'wait', phase: 'waiting' },
+  },
+  {
+    when: 'backoff over',
+    rebootRequired: true,
+    cycle: cycle({ phase: 'backoff', until: ago(1) }),
+    then: { action: 'forget' },
+  },
+];
+
+for (const row of table) {
+  test(`decide: ${row.when} -> ${row.then.action}`, () => {
+    const observation: Observation = {
+      now: NOW,
+      rebootRequired: row.rebootRequired ?? false,
+      node: {
+        unschedulable: row.unschedulable ?? false,
+        ready: row.ready ?? true,
+        bootID: row.bootID ?? 'boot-1',
+        cycle: row.cycle,
+      },
+      lock: { mine: row.mine, acquirable: row.acquirable ?? true, holders: 'n2' },
+      gate: row.gate,
+    };
+    const step = decide(observation, policy);
+    assert.equal(step.action, row.then.action);
+    for (const [key, value] of Object.entries(row.then)) {
+      if (key === 'reason' && typeof value === 'string') {
+        assert.match((step as { reason: string }).reason, new RegExp(value));
+      } else {
+        assert.deepEqual((step as Record<string, unknown>)[key], value, `${key}`);
+      }
+    }
+  });
+}
