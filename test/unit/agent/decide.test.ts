@@ -29,75 +29,75 @@ interface Row {
   mine?: LockEntry;
   acquirable?: boolean;
   gate?: Observation['gate'];
-  then: Partial<Step> & Pick<Step, 'action'>;
+  expect: Partial<Step> & Pick<Step, 'action'>;
 }
 
 // The state table of the reboot cycle: one row per situation an agent can find itself in.
 const table: Row[] = [
-  { when: 'no reboot needed', then: { action: 'idle' } },
-  { when: 'reboot needed, gates not yet asked', rebootRequired: true, then: { action: 'checkGates' } },
+  { when: 'no reboot needed', expect: { action: 'idle' } },
+  { when: 'reboot needed, gates not yet asked', rebootRequired: true, expect: { action: 'checkGates' } },
   {
     when: 'reboot needed, a gate is closed',
     rebootRequired: true,
     gate: { open: false, gate: 'window', reason: 'outside the reboot window' },
-    then: { action: 'wait', phase: 'waiting', gate: 'window', reason: 'outside the reboot window' },
+    expect: { action: 'wait', phase: 'waiting', gate: 'window', reason: 'outside the reboot window' },
   },
   {
     when: 'reboot needed, lock held by others',
     rebootRequired: true,
     gate: { open: true },
     acquirable: false,
-    then: { action: 'wait', phase: 'waiting', taint: true, reason: 'waiting for the lock, held by n2' },
+    expect: { action: 'wait', phase: 'waiting', taint: true, reason: 'waiting for the lock, held by n2' },
   },
   {
     when: 'reboot needed, lock free',
     rebootRequired: true,
     gate: { open: true },
-    then: { action: 'acquire' },
+    expect: { action: 'acquire' },
   },
   {
     when: 'our lock without a cycle, node cordoned by the lock holder (kured)',
     mine: mine(false),
     unschedulable: true,
-    then: { action: 'adoptLock', uncordon: true },
+    expect: { action: 'adoptLock', uncordon: true },
   },
   {
     when: 'our lock without a cycle, node was cordoned before the lock',
     mine: mine(true),
     unschedulable: true,
-    then: { action: 'adoptLock', uncordon: false },
+    expect: { action: 'adoptLock', uncordon: false },
   },
   {
     when: 'draining, schedulable, ours to cordon',
     mine: mine(),
     cycle: cycle({ phase: 'draining' }),
-    then: { action: 'drain', cordon: true },
+    expect: { action: 'drain', cordon: true },
   },
   {
     when: 'draining, already cordoned by an admin',
     mine: mine(true),
     unschedulable: true,
     cycle: cycle({ phase: 'draining', cordonedByUs: false }),
-    then: { action: 'drain', cordon: false },
+    expect: { action: 'drain', cordon: false },
   },
   {
     when: 'draining but the lock was lost',
     unschedulable: true,
     cycle: cycle({ phase: 'draining' }),
-    then: { action: 'abort', uncordon: true },
+    expect: { action: 'abort', uncordon: true },
   },
   {
     when: 'lock lost while draining an admin-cordoned node',
     unschedulable: true,
     cycle: cycle({ phase: 'draining', cordonedByUs: false }),
-    then: { action: 'abort', uncordon: false },
+    expect: { action: 'abort', uncordon: false },
   },
   {
     when: 'rebooted (new boot ID) and Ready, even with the lock gone',
     unschedulable: true,
     bootID: 'boot-2',
     cycle: cycle({ phase: 'rebooting', bootID: 'boot-1', requestedAt: ago(60_000) }),
-    then: { action: 'finish', uncordon: true },
+    expect: { action: 'finish', uncordon: true },
   },
   {
     when: 'rebooted but not Ready yet',
@@ -106,7 +106,7 @@ const table: Row[] = [
     ready: false,
     bootID: 'boot-2',
     cycle: cycle({ phase: 'rebooting', bootID: 'boot-1', requestedAt: ago(60_000) }),
-    then: { action: 'wait', phase: 'rebooting' },
+    expect: { action: 'wait', phase: 'rebooting' },
   },
   {
     when: 'rebooted, admin-cordoned before: stays cordoned',
@@ -114,49 +114,53 @@ const table: Row[] = [
     unschedulable: true,
     bootID: 'boot-2',
     cycle: cycle({ phase: 'rebooting', bootID: 'boot-1', cordonedByUs: false }),
-    then: { action: 'finish', uncordon: false },
+    expect: { action: 'finish', uncordon: false },
   },
   {
     when: 'rebooting, the request was never confirmed (killed before it)',
     mine: mine(),
     unschedulable: true,
     cycle: cycle({ phase: 'rebooting', bootID: 'boot-1' }),
-    then: { action: 'reboot', bootID: 'boot-1' },
+    expect: { action: 'reboot', bootID: 'boot-1' },
   },
   {
     when: 'reboot requested a minute ago, same boot',
     mine: mine(),
     unschedulable: true,
     cycle: cycle({ phase: 'rebooting', bootID: 'boot-1', requestedAt: ago(60_000) }),
-    then: { action: 'wait', phase: 'rebooting', until: new Date(NOW.getTime() - 60_000 + 15 * 60_000) },
+    expect: { action: 'wait', phase: 'rebooting', until: new Date(NOW.getTime() - 60_000 + 15 * 60_000) },
   },
   {
     when: 'reboot requested past the reboot timeout, same boot',
     mine: mine(),
     unschedulable: true,
     cycle: cycle({ phase: 'rebooting', bootID: 'boot-1', requestedAt: ago(16 * 60_000) }),
-    then: { action: 'abort', uncordon: true },
+    expect: { action: 'abort', uncordon: true },
   },
   {
     when: 'back, uncordoned, within the release delay',
     mine: mine(),
     cycle: cycle({ phase: 'releasing', since: ago(10_000) }),
-    then: { action: 'wait', phase: 'releasing', until: new Date(NOW.getTime() + 50_000) },
+    expect: { action: 'wait', phase: 'releasing', until: new Date(NOW.getTime() + 50_000) },
   },
   {
     when: 'back, release delay over',
     mine: mine(),
     cycle: cycle({ phase: 'releasing', since: ago(61_000) }),
-    then: { action: 'release' },
+    expect: { action: 'release' },
   },
   {
     when: 'releasing, killed before the uncordon was done',
     mine: mine(),
     unschedulable: true,
     cycle: cycle({ phase: 'releasing' }),
-    then: { action: 'finish', uncordon: true },
+    expect: { action: 'finish', uncordon: true },
   },
-  { when: 'releasing, lock already gone', cycle: cycle({ phase: 'releasing' }), then: { action: 'forget' } },
+  {
+    when: 'releasing, lock already gone',
+    cycle: cycle({ phase: 'releasing' }),
+    expect: { action: 'forget' },
+  },
   {
     when: 'backoff, abort not finished (still ours and cordoned)',
     mine: mine(),
@@ -166,7 +170,7 @@ const table: Row[] = [
       until: new Date(NOW.getTime() + 60_000).toISOString(),
       reason: 'drain failed',
     }),
-    then: { action: 'abort', uncordon: true, reason: 'drain failed' },
+    expect: { action: 'abort', uncordon: true, reason: 'drain failed' },
   },
   {
     when: 'backoff, waiting before the next attempt',
@@ -176,18 +180,18 @@ const table: Row[] = [
       until: new Date(NOW.getTime() + 60_000).toISOString(),
       reason: 'drain failed',
     }),
-    then: { action: 'wait', phase: 'waiting' },
+    expect: { action: 'wait', phase: 'waiting' },
   },
   {
     when: 'backoff over',
     rebootRequired: true,
     cycle: cycle({ phase: 'backoff', until: ago(1) }),
-    then: { action: 'forget' },
+    expect: { action: 'forget' },
   },
 ];
 
 for (const row of table) {
-  test(`decide: ${row.when} -> ${row.then.action}`, () => {
+  test(`decide: ${row.when} -> ${row.expect.action}`, () => {
     const observation: Observation = {
       now: NOW,
       rebootRequired: row.rebootRequired ?? false,
@@ -201,8 +205,8 @@ for (const row of table) {
       gate: row.gate,
     };
     const step = decide(observation, policy);
-    assert.equal(step.action, row.then.action);
-    for (const [key, value] of Object.entries(row.then)) {
+    assert.equal(step.action, row.expect.action);
+    for (const [key, value] of Object.entries(row.expect)) {
       if (key === 'reason' && typeof value === 'string') {
         assert.match((step as { reason: string }).reason, new RegExp(value));
       } else {
