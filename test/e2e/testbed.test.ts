@@ -246,9 +246,16 @@ describe('testbed cluster', () => {
     const bootBefore = await cluster.bootId(node);
     const historyBefore = cluster.nodeHistory(node).length;
 
+    const rebootStarted = Date.now();
     await cluster.reboot(node);
 
     const bootAfter = await cluster.bootId(node);
+    const ready = (await core.readNode({ name: node })).status?.conditions?.find((c) => c.type === 'Ready');
+    // API times have whole seconds.
+    assert.ok(
+      new Date(ready?.lastTransitionTime ?? 0).getTime() >= rebootStarted - 1000,
+      `Ready since the reboot, not since creation: ${ready?.lastTransitionTime?.toString()}`,
+    );
     assert.notEqual(bootAfter, bootBefore);
     assert.equal(fs.existsSync(cluster.sentinelPath(node)), false, 'sentinel removed by the reboot');
     assert.equal(cluster.rebootCount(node), 1);

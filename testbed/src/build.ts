@@ -43,8 +43,8 @@ const RECIPES: BinaryRecipe[] = [
     stampKubeVersion: true,
   },
   { name: 'etcd', module: 'kube', pkg: 'go.etcd.io/etcd/server/v3', estimate: '~1 min' },
-  { name: 'kwok', module: 'kwok', pkg: 'sigs.k8s.io/kwok/cmd/kwok', estimate: '~2 min' },
-  { name: 'helm', module: 'helm', pkg: 'helm.sh/helm/v3/cmd/helm', estimate: '~2 min' },
+  { name: 'kwok', module: 'kwok', pkg: 'sigs.k8s.io/kwok/cmd/kwok', estimate: '~2.5 min' },
+  { name: 'helm', module: 'helm', pkg: 'helm.sh/helm/v3/cmd/helm', estimate: '~1.5 min' },
 ];
 
 /** Bump when the build recipe changes in a way the go.mod/go.sum hash cannot see. */

@@ -20,10 +20,12 @@ function cleanupAll(): void {
 }
 
 function onSignal(signal: NodeJS.Signals): void {
+  // A program that handles the signal itself stops its clusters gracefully; 'exit' still backs it up.
+  if (process.listenerCount(signal) > 1) return;
   cleanupAll();
   process.removeListener(signal, onSignal);
-  // Keep the default meaning of the signal (terminate) unless the program handles it itself.
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  // Keep the default meaning of the signal: terminate.
+  process.kill(process.pid, signal);
 }
 
 /** Kills and removes `l` when this process exits or is interrupted, even if stop() is never called. */

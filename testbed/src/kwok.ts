@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import path from 'node:path';
+import { TestbedError } from './errors.ts';
 import { type Component, startComponent } from './process.ts';
 
 /**
@@ -10,16 +12,49 @@ export const KWOK_LABEL_VALUE = 'fake';
 
 /** Starts kwok as the kubelet of every labelled Node: Ready + heartbeats + Lease, pods Running, deletes finalized. */
 export function startKwok(bin: string, dir: string, opts: { kubeconfig: string; stages: string }): Component {
+  const stages = path.join(dir, 'kwok-stages.yaml');
+  fs.writeFileSync(stages, rebootAwareStages(fs.readFileSync(opts.stages, 'utf8')));
   return startComponent(
     'kwok',
     bin,
     [
       `--kubeconfig=${opts.kubeconfig}`,
-      `--config=${opts.stages}`,
+      `--config=${stages}`,
       `--manage-nodes-with-label-selector=${KWOK_LABEL}=${KWOK_LABEL_VALUE}`,
       '--node-lease-duration-seconds=40',
       '--cidr=10.244.0.0/16',
     ],
     path.join(dir, 'logs', 'kwok.log'),
   );
+}
+
+const INITIAL_TRANSITION = '{{ $lastTransitionTime := or .metadata.creationTimestamp $now }}';
+const CONDITION_TRANSITION = 'lastTransitionTime: {{ $lastTransitionTime | Quote }}';
+/** Keeps each condition's own lastTransitionTime across heartbeats (`$` is the Node being played). */
+const KEPT_TRANSITION = `{{ $type := .type }}{{ $kept := $lastTransitionTime }}{{ range $.status.conditions }}{{ if eq .type $type }}{{ $kept = .lastTransitionTime }}{{ end }}{{ end }}
+        lastTransitionTime: {{ $kept | Quote }}`;
+
+/**
+ * kwok's stages date every condition transition at the Node's creation. After a simulated reboot the
+ * Ready transition must be the moment the node came back, and heartbeats must keep it.
+ */
+export function rebootAwareStages(upstream: string): string {
+  const docs = upstream.split('\n---\n').map((doc) => {
+    if (/name: node-initialize\n/.test(doc)) {
+      return replaceOnce(doc, INITIAL_TRANSITION, '{{ $lastTransitionTime := $now }}');
+    }
+    if (/name: node-heartbeat-with-lease\n/.test(doc))
+      return replaceOnce(doc, CONDITION_TRANSITION, KEPT_TRANSITION);
+    return doc;
+  });
+  return docs.join('\n---\n');
+}
+
+function replaceOnce(doc: string, from: string, to: string): string {
+  if (!doc.includes(from)) {
+    throw new TestbedError(
+      `testbed: the kwok stage templates changed upstream; update rebootAwareStages (${from})`,
+    );
+  }
+  return doc.replace(from, to);
 }

@@ -53,6 +53,9 @@ export function startComponent(name: string, cmd: string, args: string[], logFil
     hasExited: () => exitedFlag,
     async stop(graceMs = 3000) {
       if (exitedFlag) return killGroup(pid, 'SIGKILL');
+      // Unref'd children do not keep Node alive: without this, a program whose only remaining work is
+      // this stop() would exit before the component did.
+      child.ref();
       killGroup(pid, 'SIGTERM');
       const timer = setTimeout(() => killGroup(pid, 'SIGKILL'), graceMs);
       await exited;
