@@ -79,7 +79,7 @@ export class Agent {
       this.woken = false;
       let sleepUntil: number | undefined;
       try {
-        const { step, snap } = await this.reconcile(signal);
+        const { step, snap } = await this.reconcileOnce(signal);
         failures = 0;
         this.ready = true;
         if (!PROGRESS.has(step.action)) sleepUntil = this.nextLook(step, resyncAt, snap);
@@ -96,7 +96,8 @@ export class Agent {
     for (const stop of unsubscribe) stop();
   }
 
-  private async reconcile(signal: AbortSignal): Promise<{ step: Step; snap: Snapshot }> {
+  /** One observe-decide-act turn (the loop's body; unit tests drive it directly). */
+  async reconcileOnce(signal: AbortSignal = this.stopper.signal): Promise<{ step: Step; snap: Snapshot }> {
     const snap = await observe({ ...this.d, now: () => this.d.clock.now() }, this.s);
     const policy = { rebootTimeoutMs: this.s.rebootTimeoutMs, lockReleaseDelayMs: this.s.lockReleaseDelayMs };
     let step = decide(snap.observation, policy);

@@ -1,0 +1,221 @@
+/**
+ * The reboot daemon end to end: real agents (the bundle) on the real control plane, one per
+ * simulated node, rebooting nodes through the testbed. Each test has its own lock DaemonSet.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { type Cluster, startCluster } from '../../testbed/src/index.ts';
+import { Fleet, type FleetOptions } from './support/fleet.ts';
+import { ClusterObserver } from './support/observer.ts';
+import {
+  CYCLE,
+  cordon,
+  eventReasons,
+  lockValue,
+  nodeState,
+  resetNodes,
+  setLock,
+  waitFor,
+} from './support/scenario.ts';
+
+let cluster: Cluster;
+before(async () => {
+  cluster = await startCluster({ nodes: 5, rebootDelayMs: 1500 });
+});
+after(async () => {
+  await cluster?.stop();
+});
+
+/** Runs body with a fresh fleet on its own lock DaemonSet; always stops the agents. */
+async function scenario(
+  name: string,
+  opts: FleetOptions & { lock?: string; preCordoned?: string[] },
+  body: (fleet: Fleet, observer: ClusterObserver) => Promise<void>,
+): Promise<void> {
+  await resetNodes(cluster);
+  for (const n of opts.preCordoned ?? []) await cordon(cluster, n, true);
+  const fleet = new Fleet(cluster, { dsName: `kured-${name}`, ...opts });
+  await fleet.createLockDaemonSet(opts.lock ? { 'weave.works/kured-node-lock': opts.lock } : {});
+  const observer = new ClusterObserver(cluster);
+  await observer.start(opts.preCordoned);
+  try {
+    await body(fleet, observer);
+  } finally {
+    observer.stop();
+    await fleet.stopAll();
+  }
+}
+
+/** The node went through exactly one reboot, is schedulable (or not) and has no cycle left. */
+async function settled(node: string, reboots: number, unschedulable = false): Promise<void> {
+  await waitFor(`${node} settled after ${reboots} reboot(s)`, async () => {
+    const s = await nodeState(cluster, node);
+    return (
+      cluster.rebootCount(node) === reboots &&
+      s.ready &&
+      s.unschedulable === unschedulable &&
+      !s.annotations[CYCLE]
+    );
+  });
+}
+
+test('rolling reboot with the reboot command: each node once, one at a time, all uncordoned, lock released', async () => {
+  const needing = ['node-1', 'node-2', 'node-3'];
+  await scenario('rolling', {}, async (fleet, observer) => {
+    const before = new Map(needing.map((n) => [n, cluster.rebootCount(n)]));
+    for (const n of needing) cluster.requireReboot(n);
+    fleet.startAll();
+    for (const n of needing) await settled(n, before.get(n)! + 1);
+    await waitFor(
+      'the lock to be released',
+      async () => (await lockValue(cluster, 'kured-rolling')) === undefined,
+    );
+    assert.equal(observer.maxDisrupted, 1, `disrupted together: ${observer.worstMoment.join(',')}`);
+    assert.equal(cluster.rebootCount('node-4'), 0);
+    assert.equal(cluster.rebootCount('node-5'), 0);
+    const reasons = await eventReasons(cluster, 'node-1');
+    const cycle = [
+      'LockAcquired',
+      'Cordoned',
+      'Draining',
+      'Drained',
+      'Rebooting',
+      'Uncordoned',
+      'LockReleased',
+    ];
+    assert.deepEqual(reasons.filter((r) => cycle.includes(r)).slice(-cycle.length), cycle);
+  });
+});
+
+test('signal reboot: signal 39 to the host init reboots the node', async () => {
+  await scenario('signal', { method: 'signal' }, async (fleet) => {
+    const before = cluster.rebootCount('node-4');
+    cluster.requireReboot('node-4');
+    fleet.startAll(['node-4']);
+    await settled('node-4', before + 1);
+    assert.equal(await lockValue(cluster, 'kured-signal'), undefined);
+  });
+});
+
+test('concurrency 2 is never exceeded and the multi-owner lock is emptied', async () => {
+  const needing = ['node-1', 'node-2', 'node-3', 'node-4'];
+  await scenario('concurrent', { args: ['--concurrency=2'] }, async (fleet, observer) => {
+    const before = new Map(needing.map((n) => [n, cluster.rebootCount(n)]));
+    for (const n of needing) cluster.requireReboot(n);
+    fleet.startAll();
+    for (const n of needing) await settled(n, before.get(n)! + 1);
+    assert.ok(observer.maxDisrupted <= 2, `disrupted together: ${observer.worstMoment.join(',')}`);
+    assert.equal(await lockValue(cluster, 'kured-concurrent'), undefined);
+  });
+});
+
+test('a node an admin cordoned before stays cordoned after its reboot', async () => {
+  await scenario('precordoned', { preCordoned: ['node-2'] }, async (fleet) => {
+    const before = [cluster.rebootCount('node-1'), cluster.rebootCount('node-2')];
+    cluster.requireReboot('node-1');
+    cluster.requireReboot('node-2');
+    fleet.startAll(['node-1', 'node-2']);
+    await settled('node-1', before[0]! + 1, false);
+    await settled('node-2', before[1]! + 1, true);
+    const lock = await lockValue(cluster, 'kured-precordoned');
+    assert.equal(lock, undefined);
+  });
+});
+
+test('a reboot that never happens is given up after --reboot-timeout: uncordoned, lock released', async () => {
+  await scenario(
+    'noreboot',
+    { args: ['--reboot-timeout=2s'], nodeArgs: () => ['--reboot-command=/bin/true'] },
+    async (fleet) => {
+      cluster.requireReboot('node-5');
+      fleet.startAll(['node-5']);
+      await waitFor('the attempt to be aborted', async () =>
+        (await eventReasons(cluster, 'node-5')).includes('RebootAborted'),
+      );
+      await waitFor('node-5 uncordoned and the lock released', async () => {
+        const s = await nodeState(cluster, 'node-5');
+        return !s.unschedulable && (await lockValue(cluster, 'kured-noreboot')) === undefined;
+      });
+      const cycle = JSON.parse((await nodeState(cluster, 'node-5')).annotations[CYCLE] ?? '{}');
+      assert.equal(cycle.phase, 'backoff');
+      assert.match(cycle.reason, /did not reboot within 2s/);
+    },
+  );
+});
+
+test('{"nodeID":"manual"} stops reboots; once removed, a waiting node goes within seconds', async () => {
+  await scenario('manual', { lock: '{"nodeID":"manual"}', args: ['--concurrency=2'] }, async (fleet) => {
+    const before = cluster.rebootCount('node-3');
+    cluster.requireReboot('node-3');
+    fleet.startAll(['node-3']);
+    await waitFor('the agent to say the lock is manual', () =>
+      fleet.messages('node-3').some((m) => /manual/.test(m)),
+    );
+    assert.equal((await nodeState(cluster, 'node-3')).unschedulable, false);
+    const released = Date.now();
+    await setLock(cluster, 'kured-manual', null);
+    await waitFor('node-3 cordoned', async () => (await nodeState(cluster, 'node-3')).unschedulable, 10_000);
+    const tookMs = Date.now() - released;
+    assert.ok(tookMs < 5000, `took ${tookMs} ms`);
+    await settled('node-3', before + 1);
+  });
+});
+
+test('a malformed lock annotation is logged and treated as held, never a crash', async () => {
+  await scenario('malformed', { lock: 'this is not JSON' }, async (fleet) => {
+    cluster.requireReboot('node-1');
+    fleet.startAll(['node-1']);
+    await waitFor('the agent to report the malformed lock', () =>
+      fleet.messages('node-1').some((m) => /malformed/.test(m)),
+    );
+    assert.ok(fleet.running('node-1'));
+    assert.equal((await nodeState(cluster, 'node-1')).unschedulable, false);
+    assert.equal(await lockValue(cluster, 'kured-malformed'), 'this is not JSON');
+  });
+});
+
+test('a lock whose TTL expires is taken over within seconds, not at the next period', async () => {
+  const created = new Date().toISOString();
+  const ghost = `{"nodeID":"gone-node","metadata":{"unschedulable":false},"created":"${created}","TTL":3000000000}`;
+  await scenario('ttl', { lock: ghost, args: ['--lock-ttl=1h'] }, async (fleet) => {
+    const before = cluster.rebootCount('node-2');
+    cluster.requireReboot('node-2');
+    fleet.startAll(['node-2']);
+    await settled('node-2', before + 1);
+    assert.ok(Date.now() - Date.parse(created) < 30_000);
+  });
+});
+
+test('a lock written by kured for a rebooted node is adopted: uncordoned and released, no second reboot', async () => {
+  const kuredLock = `{"nodeID":"node-3","metadata":{"unschedulable":false},"created":"${new Date().toISOString()}","TTL":0}`;
+  await scenario('adopt', { lock: kuredLock, preCordoned: [] }, async (fleet) => {
+    await cordon(cluster, 'node-3', true);
+    const before = cluster.rebootCount('node-3');
+    fleet.startAll(['node-3']);
+    await waitFor('node-3 uncordoned and the lock released', async () => {
+      return (
+        !(await nodeState(cluster, 'node-3')).unschedulable &&
+        (await lockValue(cluster, 'kured-adopt')) === undefined
+      );
+    });
+    assert.equal(cluster.rebootCount('node-3'), before);
+  });
+});
+
+test('the lock removed while the node was rebooting: the node is still uncordoned', async () => {
+  await scenario('lost', {}, async (fleet) => {
+    const before = cluster.rebootCount('node-1');
+    const onDown = (node: string) => {
+      if (node === 'node-1') void setLock(cluster, 'kured-lost', null);
+    };
+    cluster.events.on('reboot:down', onDown);
+    try {
+      cluster.requireReboot('node-1');
+      fleet.startAll(['node-1']);
+      await settled('node-1', before + 1);
+    } finally {
+      cluster.events.off('reboot:down', onDown);
+    }
+    assert.equal(await lockValue(cluster, 'kured-lost'), undefined);
+  });
+});

@@ -1,0 +1,151 @@
+/**
+ * Runs real kured-ts agents (the bundle, exactly as the image runs it) as processes, one per
+ * simulated node of a testbed cluster, and restarts a node's agent when the node reboots, as the
+ * kubelet restarts a DaemonSet pod.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppsV1Api } from '@kubernetes/client-node';
+import type { Cluster } from '../../../testbed/src/index.ts';
+
+export const BUNDLE = join(import.meta.dirname, '../../../dist/kured-ts.mjs');
+
+export interface FleetOptions {
+  dsNamespace?: string;
+  dsName?: string;
+  /** Extra flags for every agent. */
+  args?: string[];
+  /** Extra flags for one node's agent. */
+  nodeArgs?: (node: string) => string[];
+  env?: Record<string, string>;
+  /** Kubeconfig the agents use (default: the admin one). */
+  kubeconfig?: string;
+  /** 'command' (default) or 'signal'. */
+  method?: 'command' | 'signal';
+}
+
+export class Fleet {
+  readonly cluster: Cluster;
+  readonly opts: Required<Pick<FleetOptions, 'dsNamespace' | 'dsName'>> & FleetOptions;
+  private readonly procs = new Map<string, ChildProcess>();
+  private readonly logs = new Map<string, string[]>();
+  /** How many times each node's agent was started. */
+  readonly starts = new Map<string, number>();
+  private readonly logDir: string;
+
+  constructor(cluster: Cluster, opts: FleetOptions = {}) {
+    if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run make build (make test does)`);
+    this.cluster = cluster;
+    this.opts = { dsNamespace: 'kube-system', dsName: 'kured', ...opts };
+    this.logDir = join(cluster.dir, 'logs');
+    mkdirSync(this.logDir, { recursive: true });
+    cluster.setAgentHooks({
+      // A rebooting node takes its agent down with it, without warning.
+      stop: (node) => this.stop(node, 'SIGKILL'),
+      start: async (node) => this.start(node),
+    });
+  }
+
+  /** Creates the DaemonSet object that carries the lock (no pods: there is no DaemonSet controller). */
+  async createLockDaemonSet(annotations: Record<string, string> = {}): Promise<void> {
+    const apps = this.cluster.kubeConfig().makeApiClient(AppsV1Api);
+    const labels = { app: this.opts.dsName };
+    await apps.createNamespacedDaemonSet({
+      namespace: this.opts.dsNamespace,
+      body: {
+        metadata: { name: this.opts.dsName, annotations },
+        spec: {
+          selector: { matchLabels: labels },
+          template: {
+            metadata: { labels },
+            spec: { containers: [{ name: 'kured-ts', image: 'kured-ts:dev' }] },
+          },
+        },
+      },
+    });
+  }
+
+  args(node: string): string[] {
+    const c = this.cluster;
+    const method = this.opts.method ?? 'command';
+    return [
+      `--ds-namespace=${this.opts.dsNamespace}`,
+      `--ds-name=${this.opts.dsName}`,
+      `--reboot-sentinel=${c.sentinelPath(node)}`,
+      // The node's stand-in init plays PID 1: nsenter enters its mount namespace, signals go to it.
+      `--host-pid=${c.initPid(node)}`,
+      `--reboot-method=${method}`,
+      ...(method === 'command' ? [`--reboot-command=${c.rebootCommand(node)}`] : []),
+      '--metrics-port=0',
+      '--log-format=json',
+      ...(this.opts.args ?? []),
+      ...(this.opts.nodeArgs?.(node) ?? []),
+    ];
+  }
+
+  start(node: string): void {
+    if (this.procs.has(node)) return;
+    const proc = spawn(process.execPath, [BUNDLE, ...this.args(node)], {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        KUBECONFIG: this.opts.kubeconfig ?? this.cluster.kubeconfigPath,
+        KURED_NODE_ID: node,
+        ...this.opts.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.starts.set(node, (this.starts.get(node) ?? 0) + 1);
+    const lines = this.logs.get(node) ?? [];
+    this.logs.set(node, lines);
+    const collect = (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean));
+    proc.stdout?.on('data', collect);
+    proc.stderr?.on('data', collect);
+    proc.on('exit', () => {
+      if (this.procs.get(node) === proc) this.procs.delete(node);
+      writeFileSync(join(this.logDir, `agent-${node}.log`), `${lines.join('\n')}\n`);
+    });
+    this.procs.set(node, proc);
+  }
+
+  startAll(nodes: readonly string[] = this.cluster.nodes): void {
+    for (const n of nodes) this.start(n);
+  }
+
+  async stop(node: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const proc = this.procs.get(node);
+    if (!proc) return;
+    this.procs.delete(node);
+    const exited = new Promise<void>((resolve) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) resolve();
+      else proc.once('exit', () => resolve());
+    });
+    proc.kill(signal);
+    await exited;
+  }
+
+  async stopAll(): Promise<void> {
+    this.cluster.setAgentHooks(undefined);
+    await Promise.all([...this.procs.keys()].map((n) => this.stop(n)));
+  }
+
+  running(node: string): boolean {
+    return this.procs.has(node);
+  }
+
+  /** The agent's log lines for the node (JSON lines), across restarts. */
+  log(node: string): string[] {
+    return this.logs.get(node) ?? [];
+  }
+
+  /** Log messages (the `msg` field) of the node's agent. */
+  messages(node: string): string[] {
+    return this.log(node).flatMap((l) => {
+      try {
+        return [String((JSON.parse(l) as { msg?: unknown }).msg)];
+      } catch {
+        return [l];
+      }
+    });
+  }
+}

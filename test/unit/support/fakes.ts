@@ -1,0 +1,150 @@
+/**
+ * In-memory implementations of the agent's ports, for unit tests. The "cluster" they share is a
+ * plain object that survives an agent being thrown away, like the real cluster survives a kill.
+ * A write budget makes any write throw once spent: a kill between any two writes.
+ */
+
+import type {
+  Clock,
+  Drainer,
+  DrainResult,
+  EventsPort,
+  LockPort,
+  NodePort,
+  NodeView,
+  Notification,
+  Notifier,
+  Rebooter,
+  Sentinel,
+  Telemetry,
+} from '../../../src/agent/ports.ts';
+import { type AcquireOutcome, acquire, type LockValue, parseLock, release } from '../../../src/lock/codec.ts';
+
+export class Killed extends Error {}
+
+export class FakeClock implements Clock {
+  private t: number;
+  constructor(start = Date.parse('2026-11-23T12:00:00Z')) {
+    this.t = start;
+  }
+  now(): Date {
+    return new Date(this.t);
+  }
+  advance(ms: number): void {
+    this.t += ms;
+  }
+  /** Sleeping moves fake time forward at once: tests never wait for real. */
+  async sleep(ms: number): Promise<void> {
+    this.t += ms;
+  }
+}
+
+/** The world outside the agent: one node, the lock annotation, the host. */
+export class World {
+  node: NodeView = {
+    name: 'n1',
+    uid: 'uid-1',
+    resourceVersion: '1',
+    unschedulable: false,
+    ready: true,
+    bootID: 'boot-1',
+    annotations: {},
+    labels: {},
+    taints: [],
+  };
+  lock: string | undefined;
+  sentinel = false;
+  reboots = 0;
+  /** Writes left before the agent is "killed"; Infinity = never. */
+  budget = Number.POSITIVE_INFINITY;
+  drainResult: DrainResult = { ok: true, evicted: 2 };
+  notifications: Notification[] = [];
+  events: string[] = [];
+  maxCordonedByAgent = 0;
+
+  spend(): void {
+    if (this.budget <= 0) throw new Killed('killed');
+    this.budget--;
+  }
+
+  /** What the host does when asked to reboot: goes down, comes back with a new boot ID, no sentinel. */
+  rebootNow(): void {
+    this.reboots++;
+    this.node = { ...this.node, bootID: `boot-${this.reboots + 1}`, ready: true };
+    this.sentinel = false;
+  }
+}
+
+export function ports(world: World, clock: FakeClock, concurrency = 1) {
+  const node: NodePort = {
+    name: 'n1',
+    read: async () => structuredClone(world.node),
+    setUnschedulable: async (u) => {
+      world.spend();
+      world.node.unschedulable = u;
+    },
+    setAnnotations: async (a) => {
+      world.spend();
+      for (const [k, v] of Object.entries(a)) {
+        if (v === null) delete world.node.annotations[k];
+        else world.node.annotations[k] = v;
+      }
+    },
+    setLabels: async (l) => {
+      world.spend();
+      Object.assign(world.node.labels, l);
+    },
+    setPreferNoScheduleTaint: async (key, present) => {
+      world.spend();
+      world.node.taints = world.node.taints.filter((t) => t.key !== key);
+      if (present) world.node.taints.push({ key, effect: 'PreferNoSchedule' });
+    },
+  };
+  const lock: LockPort = {
+    read: async () => ({ value: parseLock(world.lock) as LockValue }),
+    acquire: async (nodeID, unschedulable): Promise<AcquireOutcome> => {
+      const out = acquire(parseLock(world.lock), {
+        nodeID,
+        unschedulable,
+        concurrency,
+        ttlMs: 0,
+        now: clock.now(),
+      });
+      if (out.ok) {
+        world.spend();
+        world.lock = out.annotation;
+      }
+      return out;
+    },
+    release: async (nodeID) => {
+      world.spend();
+      world.lock = release(parseLock(world.lock), nodeID, concurrency, clock.now());
+    },
+  };
+  const sentinel: Sentinel = { rebootRequired: async () => world.sentinel, watch: () => () => {} };
+  const drainer: Drainer = { drain: async () => world.drainResult };
+  const rebooter: Rebooter = {
+    reboot: async () => {
+      world.spend();
+      world.rebootNow();
+      // The agent dies with the node: its next write fails as if the process were gone.
+      world.budget = 0;
+    },
+  };
+  const notifier: Notifier = { notify: (n) => world.notifications.push(n) };
+  const events: EventsPort = {
+    record: async (_type, reason) => {
+      world.events.push(reason);
+    },
+  };
+  const telemetry: Telemetry = {
+    setRebootRequired() {},
+    setPhase() {},
+    setLockHolders() {},
+    setBlocked() {},
+    observeDrain() {},
+    observeReboot() {},
+    setCordonedSince() {},
+  };
+  return { node, lock, sentinel, drainer, rebooter, notifier, events, telemetry, clock };
+}
