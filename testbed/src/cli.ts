@@ -11,7 +11,7 @@ import { readCurrent, removeCurrent, requireCurrent, writeCurrent } from './curr
 import { errorMessage, TestbedError } from './errors.ts';
 import { REBOOT_SIGNAL } from './hosts.ts';
 import { bootIdOf, isReady, ZONE_LABEL } from './nodes.ts';
-import { cacheRoot, currentStatePath } from './paths.ts';
+import { currentStatePath } from './paths.ts';
 import { cleanupStaleClusters, processStartTime } from './stale.ts';
 import { pollUntil } from './wait.ts';
 
@@ -68,8 +68,8 @@ program
 async function upDetached(opts: { nodes: number; rebootDelay: number }): Promise<void> {
   // Build here, in the foreground, so the first-run progress is visible.
   await ensureBinaries();
-  fs.mkdirSync(cacheRoot(), { recursive: true });
-  const logFile = path.join(cacheRoot(), 'up.log');
+  const logFile = path.join(path.dirname(currentStatePath()), 'up.log');
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const out = fs.openSync(logFile, 'w');
   const child = spawn(
     process.execPath,

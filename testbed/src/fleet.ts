@@ -7,9 +7,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppsV1Api } from '@kubernetes/client-node';
-import type { Cluster } from '../../../testbed/src/index.ts';
+import type { Cluster } from './cluster.ts';
 
-export const BUNDLE = join(import.meta.dirname, '../../../dist/kured-ts.mjs');
+export const BUNDLE = join(import.meta.dirname, '../../dist/kured-ts.mjs');
 
 export interface FleetOptions {
   dsNamespace?: string;

@@ -3,7 +3,7 @@
  * disrupted (cordoned or down) at the same time, and each node's cordon history.
  */
 import { CoreV1Api, type V1Node, Watch } from '@kubernetes/client-node';
-import type { Cluster } from '../../../testbed/src/index.ts';
+import type { Cluster } from './cluster.ts';
 
 interface NodeState {
   unschedulable: boolean;

@@ -17,7 +17,10 @@ export function cacheRoot(): string {
   return path.join(base, 'kured-ts', 'testbed');
 }
 
-/** State of the cluster started by `testbed up`, read by `down`, `status` and `reboot`. */
+/**
+ * State of the cluster started by `testbed up`, read by `down`, `status` and `reboot`.
+ * KURED_TS_TESTBED_STATE moves it, so a test of the CLI does not touch a developer's running cluster.
+ */
 export function currentStatePath(): string {
-  return path.join(cacheRoot(), 'current.json');
+  return process.env.KURED_TS_TESTBED_STATE || path.join(cacheRoot(), 'current.json');
 }
