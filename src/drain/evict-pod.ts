@@ -38,7 +38,9 @@ export async function evictPod(ctx: EvictionContext, pod: V1Pod): Promise<PodOut
   let errors = 0;
   for (let attempt = 1; !stopped(ctx); attempt++) {
     try {
-      log.info({ attempt }, attempt === 1 ? 'evicting pod' : 'evicting pod again');
+      // The refusal before each retry is logged at info already; the retry itself is detail.
+      if (attempt === 1) log.info('evicting pod');
+      else log.debug({ attempt }, 'evicting pod again');
       await ctx.core.createNamespacedPodEviction({
         name: current.metadata!.name!,
         namespace: current.metadata!.namespace!,
@@ -68,7 +70,9 @@ export async function evictPod(ctx: EvictionContext, pod: V1Pod): Promise<PodOut
           : refusal.kind === 'conflict'
             ? CONFLICT_RETRY_MS // usually the pod was replaced under our UID precondition: the re-read shows it
             : errorRetryDelayMs(errors, ctx.retryDelayMs, ctx.random);
-      log.info({ retryInMs: delay, cause: refusal.cause }, 'eviction refused, retrying');
+      const budgets =
+        refusal.kind === 'budget' && refusal.budgets.length > 0 ? { budgets: refusal.budgets } : {};
+      log.info({ retryInMs: delay, cause: refusal.cause, ...budgets }, 'eviction refused, retrying');
       await sleepWithinDeadline(ctx, delay);
       // The pod may be gone or replaced under the same name (a StatefulSet) while we waited.
       const fresh = await readPod(ctx, current, log);
