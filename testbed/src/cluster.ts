@@ -70,8 +70,9 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
       forget,
     });
     cluster.startupMs = Date.now() - started;
+    const nodes = `${count} node${count === 1 ? '' : 's'}`;
     log(
-      `testbed: cluster ready with ${count} nodes in ${(cluster.startupMs / 1000).toFixed(1)}s (${cluster.server})`,
+      `testbed: cluster ready with ${nodes} in ${(cluster.startupMs / 1000).toFixed(1)}s (${cluster.server})`,
     );
     return cluster;
   } catch (err) {
