@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export NODE_OPTIONS := --disable-warning=ExperimentalWarning
 
-.PHONY: all deps lint typecheck unit build testbed e2e test demo bench clean
+.PHONY: all deps lint typecheck unit build testbed e2e test demo bench clean prometheus
 
 all: test
 
@@ -22,20 +22,24 @@ lint: deps
 typecheck: deps
 	tsc --noEmit -p .
 
-unit: deps
+unit: deps prometheus
 	node --test --test-reporter=spec 'test/unit/**/*.test.ts'
 
 build: deps
 	node scripts/bundle.ts
 
+# Debian's prometheus + promtool (not started as a service): the Prometheus gate's e2e test and the rule checks.
+prometheus:
+	bash scripts/ensure-prometheus.sh
+
 # Builds (first time only) and caches etcd, kube-apiserver, kube-controller-manager, kwok and helm.
 testbed: deps
 	node testbed/src/cli.ts build
 
-e2e: build testbed
+e2e: build testbed prometheus
 	node --test --test-concurrency=1 --test-reporter=spec 'test/e2e/**/*.test.ts'
 
-test: lint typecheck build testbed
+test: lint typecheck build testbed prometheus
 	node --test --test-concurrency=1 --test-reporter=spec 'test/unit/**/*.test.ts' 'test/e2e/**/*.test.ts'
 
 demo: build testbed
