@@ -1,11 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Etcd } from './etcd.ts';
+import { httpsGet } from './http.ts';
 import type { Pki } from './pki.ts';
-import { freePort } from './ports.ts';
-import { type Component, startComponent } from './process.ts';
+import { freePort, listensOn } from './ports.ts';
+import { type Component, exitedMessage, logTail, startComponent } from './process.ts';
+import { pollUntil } from './wait.ts';
 
 export interface ApiServer {
   component: Component;
+  port: number;
   /** https://127.0.0.1:<port> */
   server: string;
 }
@@ -60,5 +64,27 @@ export async function startApiServer(
     ],
     path.join(dir, 'logs', 'kube-apiserver.log'),
   );
-  return { component, server: `https://127.0.0.1:${port}` };
+  return { component, port, server: `https://127.0.0.1:${port}` };
+}
+
+/** Resolves once this API server answers /readyz with 200 (etcd reachable, bootstrap done). */
+export async function waitApiServer(
+  api: ApiServer,
+  opts: { pki: Pki; token: string; etcd: Etcd },
+): Promise<void> {
+  const ca = fs.readFileSync(opts.pki.caFile, 'utf8');
+  const timeoutMs = 60_000;
+  await pollUntil(
+    async () => {
+      const res = await httpsGet(`${api.server}/readyz`, { ca, token: opts.token, timeoutMs: 1000 });
+      return res.status === 200 && listensOn(api.component.pid, api.port);
+    },
+    {
+      timeoutMs,
+      intervalMs: 100,
+      describe: () =>
+        `testbed: kube-apiserver not ready after ${timeoutMs / 1000}s:\n${logTail(api.component.logFile)}`,
+      abort: () => exitedMessage(api.component) ?? exitedMessage(opts.etcd.component),
+    },
+  );
 }

@@ -4,20 +4,20 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { type ApiServer, type StaticToken, startApiServer, writeTokenFile } from './apiserver.ts';
+import { type StaticToken, startApiServer, waitApiServer, writeTokenFile } from './apiserver.ts';
 import { type Binaries, ensureBinaries } from './build.ts';
 import { startControllerManager } from './controller-manager.ts';
 import { TestbedError } from './errors.ts';
-import { type Etcd, startEtcd } from './etcd.ts';
+import { startEtcd, waitEtcd } from './etcd.ts';
 import { removeOnExit } from './exit-cleanup.ts';
 import { SimulatedHost } from './hosts.ts';
-import { httpsGet } from './http.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { startKwok } from './kwok.ts';
 import { NodeHistory, type NodeObservation } from './node-history.ts';
 import { bootIdOf, isReady, nodeManifest, nodeNames } from './nodes.ts';
 import { TEMP_DIR_PREFIX } from './paths.ts';
 import { createPki, type Pki } from './pki.ts';
+import { withFreshPorts } from './ports.ts';
 import { type Component, logTail } from './process.ts';
 import { type AgentHooks, RebootSimulator } from './reboot.ts';
 import { cleanupStaleClusters, removeClusterDir, writeDirState } from './stale.ts';
@@ -34,8 +34,6 @@ export interface StartClusterOptions {
   log?: (line: string) => void;
 }
 
-/** How often a component may be restarted on a fresh port if its port was taken meanwhile. */
-const PORT_ATTEMPTS = 3;
 const START_TIMEOUT_MS = 60_000;
 
 /**
@@ -118,7 +116,7 @@ async function boot(
   const api = await withFreshPorts(
     () => startApiServer(bins.kubeApiserver, dir, { etcdUrl: etcd.url, pki, tokenFile }),
     track,
-    (a) => waitApiServer(a, pki, admin.token, etcd),
+    (a) => waitApiServer(a, { pki, token: admin.token, etcd }),
   );
 
   const kubeconfigFor = (t: StaticToken, file: string) => {
@@ -190,58 +188,6 @@ async function boot(
   );
   await cluster.history.start();
   return cluster;
-}
-
-/** Starts a component and waits for it; if its port was grabbed meanwhile, retries on new ports. */
-async function withFreshPorts<T extends { component: Component }>(
-  start: () => Promise<T>,
-  track: (c: Component) => Component,
-  ready: (t: T) => Promise<void>,
-): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    const t = await start();
-    track(t.component);
-    try {
-      await ready(t);
-      return t;
-    } catch (err) {
-      await t.component.stop(500);
-      const portTaken = /address already in use/i.test(logTail(t.component.logFile, 50));
-      if (!portTaken || attempt >= PORT_ATTEMPTS) throw err;
-    }
-  }
-}
-
-async function waitEtcd(etcd: Etcd): Promise<void> {
-  await pollUntil(
-    async () => {
-      const res = await fetch(`${etcd.url}/health`, { signal: AbortSignal.timeout(1000) });
-      return res.ok;
-    },
-    {
-      timeoutMs: START_TIMEOUT_MS,
-      intervalMs: 50,
-      describe: () => `testbed: etcd not healthy after 60s:\n${logTail(etcd.component.logFile)}`,
-      abort: () => exitedMessage(etcd.component),
-    },
-  );
-}
-
-async function waitApiServer(api: ApiServer, pki: Pki, token: string, etcd: Etcd): Promise<void> {
-  const ca = fs.readFileSync(pki.caFile, 'utf8');
-  await pollUntil(
-    async () => (await httpsGet(`${api.server}/readyz`, { ca, token, timeoutMs: 1000 })).status === 200,
-    {
-      timeoutMs: START_TIMEOUT_MS,
-      intervalMs: 100,
-      describe: () => `testbed: kube-apiserver not ready after 60s:\n${logTail(api.component.logFile)}`,
-      abort: () => exitedMessage(api.component) ?? exitedMessage(etcd.component),
-    },
-  );
-}
-
-function exitedMessage(c: Component): string | undefined {
-  return c.hasExited() ? `testbed: ${c.name} exited during start-up:\n${logTail(c.logFile)}` : undefined;
 }
 
 interface ClusterParts {

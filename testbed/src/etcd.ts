@@ -1,16 +1,19 @@
 import path from 'node:path';
-import { freePort } from './ports.ts';
-import { type Component, startComponent } from './process.ts';
+import { freePort, listensOn } from './ports.ts';
+import { type Component, exitedMessage, logTail, startComponent } from './process.ts';
+import { pollUntil } from './wait.ts';
 
 export interface Etcd {
   component: Component;
   url: string;
+  port: number;
 }
 
 /** Starts a single-member etcd on loopback; the data dir lives in the cluster's temp dir. */
-export async function startEtcd(bin: string, dir: string): Promise<Etcd> {
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
-  const url = `http://127.0.0.1:${clientPort}`;
+export async function startEtcd(bin: string, dir: string, clientPort?: number): Promise<Etcd> {
+  const port = clientPort ?? (await freePort());
+  const peerPort = await freePort();
+  const url = `http://127.0.0.1:${port}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const component = startComponent(
     'etcd',
@@ -29,5 +32,22 @@ export async function startEtcd(bin: string, dir: string): Promise<Etcd> {
     ],
     path.join(dir, 'logs', 'etcd.log'),
   );
-  return { component, url };
+  return { component, url, port };
+}
+
+/** Resolves once this etcd (not another process on its port) answers /health. */
+export async function waitEtcd(etcd: Etcd, timeoutMs = 60_000): Promise<void> {
+  await pollUntil(
+    async () => {
+      const res = await fetch(`${etcd.url}/health`, { signal: AbortSignal.timeout(1000) });
+      return res.ok && listensOn(etcd.component.pid, etcd.port);
+    },
+    {
+      timeoutMs,
+      intervalMs: 50,
+      describe: () =>
+        `testbed: etcd not healthy after ${timeoutMs / 1000}s:\n${logTail(etcd.component.logFile)}`,
+      abort: () => exitedMessage(etcd.component),
+    },
+  );
 }

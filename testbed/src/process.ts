@@ -84,3 +84,8 @@ export function logTail(logFile: string, lines = 5): string {
     return '';
   }
 }
+
+/** Why start-up cannot go on, if the component has already exited. */
+export function exitedMessage(c: Component): string | undefined {
+  return c.hasExited() ? `testbed: ${c.name} exited during start-up:\n${logTail(c.logFile)}` : undefined;
+}
