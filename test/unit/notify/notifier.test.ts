@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -239,16 +240,27 @@ describe('notifier delivery', () => {
   });
 
   it('flush(timeout) gives up waiting on a slow delivery', async () => {
-    const { logger } = captureLogger();
-    const n = createNotifier(config({ notifyUrl: 'discord://tok@1' }), logger, {
-      baseUrl: 'http://10.255.255.1:9', // unroutable: the connect hangs until the timeout
-      timeoutMs: 5_000,
-      retryDelaysMs: [],
-    });
-    n.notify({ kind: 'drain', node: 'n1' });
-    const started = performance.now();
-    await n.flush(50);
-    assert.ok(performance.now() - started < 1_000);
+    // A receiver that accepts the connection and never answers.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const { logger } = captureLogger();
+      const n = createNotifier(config({ notifyUrl: 'discord://tok@1' }), logger, {
+        baseUrl: `http://127.0.0.1:${(silent.address() as { port: number }).port}`,
+        timeoutMs: 5_000,
+        retryDelaysMs: [],
+      });
+      n.notify({ kind: 'drain', node: 'n1' });
+      const started = performance.now();
+      await n.flush(100);
+      const waited = performance.now() - started;
+      assert.ok(waited >= 90 && waited < 1_000, `flush waited ${waited} ms`);
+      assert.equal(sockets.length, 1, 'the request was under way');
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
   });
 
   it('without a URL it does nothing', async () => {
