@@ -3,14 +3,14 @@
  * scripts/ensure-prometheus.sh): one plain server, one behind TLS (our own CA) and basic auth.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { GateVerdict } from '../../src/agent/ports.ts';
 import { type PrometheusGateOptions, prometheusGate } from '../../src/gates/prometheus.ts';
+import { freePort, type RunningPrometheus, requirePrometheus, startPrometheus } from './prometheus-server.ts';
 
 const RULES = `groups:
   - name: kured-ts-test
@@ -28,49 +28,6 @@ const RULES = `groups:
 `;
 // bcrypt of "s3cret" (cost 4, to keep the test fast).
 const PASSWORD_HASH = '$2b$04$c/nIG6qT2UPKBY4HdaOxBeVflu8mt1exHHNMshvMgl5fAyZNlUOWO';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-interface RunningPrometheus {
-  url: string;
-  process: ChildProcess;
-  output: () => string;
-}
-
-async function startPrometheus(dir: string, name: string, webConfig?: string): Promise<RunningPrometheus> {
-  const home = join(dir, name);
-  execFileSync('mkdir', ['-p', join(home, 'data')]);
-  writeFileSync(join(home, 'rules.yml'), RULES);
-  writeFileSync(
-    join(home, 'prometheus.yml'),
-    `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - ${join(home, 'rules.yml')}\n`,
-  );
-  const port = await freePort();
-  const args = [
-    `--config.file=${join(home, 'prometheus.yml')}`,
-    `--storage.tsdb.path=${join(home, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--log.level=warn',
-  ];
-  if (webConfig) {
-    writeFileSync(join(home, 'web.yml'), webConfig);
-    args.push(`--web.config.file=${join(home, 'web.yml')}`);
-  }
-  let output = '';
-  const child = spawn('prometheus', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (d) => (output += d));
-  child.stderr?.on('data', (d) => (output += d));
-  return { url: `${webConfig ? 'https' : 'http'}://127.0.0.1:${port}`, process: child, output: () => output };
-}
 
 /** Polls the gate until every expected alert is reported (the rules evaluate every second). */
 async function untilAlertsReported(opts: PrometheusGateOptions, server: RunningPrometheus): Promise<void> {
@@ -96,11 +53,7 @@ describe('Prometheus gate against a real Prometheus', { timeout: 180_000 }, () =
   let secured: RunningPrometheus;
 
   before(async () => {
-    try {
-      execFileSync('prometheus', ['--version'], { stdio: 'ignore' });
-    } catch {
-      throw new Error('prometheus is not installed: run scripts/ensure-prometheus.sh (make test does)');
-    }
+    requirePrometheus();
     dir = mkdtempSync(join(tmpdir(), 'kured-ts-prometheus-'));
     const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
     const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
@@ -138,12 +91,11 @@ describe('Prometheus gate against a real Prometheus', { timeout: 180_000 }, () =
     );
     writeFileSync(join(dir, 'basic-auth'), 'kured:s3cret\n');
     writeFileSync(join(dir, 'wrong-auth'), 'kured:nope\n');
-    plain = await startPrometheus(dir, 'plain');
-    secured = await startPrometheus(
-      dir,
-      'secured',
-      `tls_server_config:\n  cert_file: ${join(dir, 'server.crt')}\n  key_file: ${join(dir, 'server.key')}\nbasic_auth_users:\n  kured: '${PASSWORD_HASH}'\n`,
-    );
+    plain = await startPrometheus(join(dir, 'plain'), { rules: RULES });
+    secured = await startPrometheus(join(dir, 'secured'), {
+      rules: RULES,
+      webConfig: `tls_server_config:\n  cert_file: ${join(dir, 'server.crt')}\n  key_file: ${join(dir, 'server.key')}\nbasic_auth_users:\n  kured: '${PASSWORD_HASH}'\n`,
+    });
     await Promise.all([
       untilAlertsReported({ url: plain.url, ...noFilter }, plain),
       untilAlertsReported(
@@ -159,8 +111,8 @@ describe('Prometheus gate against a real Prometheus', { timeout: 180_000 }, () =
   });
 
   after(() => {
-    plain?.process.kill();
-    secured?.process.kill();
+    plain?.stop();
+    secured?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
