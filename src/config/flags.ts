@@ -330,7 +330,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') throw err;
-      throw new ConfigError(`${err.message.replace(/^error: /, '')}; see kured-ts --help`);
+      throw new ConfigError(
+        `${err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}; see kured-ts --help`,
+      );
     }
     throw err;
   }

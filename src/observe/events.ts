@@ -1,5 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import { V1MicroTime } from '@kubernetes/client-node';
+import { statusMessage } from '../kube/errors.ts';
 import type { Logger } from './log.ts';
 
 export type EventType = 'Normal' | 'Warning';
@@ -32,7 +33,8 @@ export class NodeEvents {
       await this.api.createNamespacedEvent({
         namespace: 'default',
         body: {
-          metadata: { generateName: `${this.node.name}.kured-ts.` },
+          // generateName may end in '-' (the server appends a suffix) but not in '.'.
+          metadata: { generateName: `${this.node.name}.kured-ts-` },
           eventTime: new V1MicroTime(),
           reportingController: 'kured-ts.dev/agent',
           reportingInstance: this.instance,
@@ -44,7 +46,7 @@ export class NodeEvents {
         },
       });
     } catch (err) {
-      this.logger.warn({ reason, err: String(err) }, 'could not record a Kubernetes Event');
+      this.logger.warn({ reason, err: statusMessage(err) }, 'could not record a Kubernetes Event');
     }
   }
 }

@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { Fleet, type FleetOptions } from '../../testbed/src/fleet.ts';
 import { type Cluster, startCluster } from '../../testbed/src/index.ts';
-import { Fleet, type FleetOptions } from './support/fleet.ts';
-import { ClusterObserver } from './support/observer.ts';
+import { ClusterObserver } from '../../testbed/src/observer.ts';
 import {
   CYCLE,
   cordon,

@@ -93,3 +93,50 @@ export function waitFor<T>(
     describe: () => `timed out after ${timeoutMs / 1000}s waiting for ${what}`,
   });
 }
+
+/** A Running pod on `node` guarded by a PodDisruptionBudget that allows no disruption. */
+export async function guardedPod(cluster: Cluster, namespace: string, node: string): Promise<void> {
+  const { PolicyV1Api } = await import('@kubernetes/client-node');
+  const kc = cluster.kubeConfig();
+  const { core } = clients(cluster);
+  const policy = kc.makeApiClient(PolicyV1Api);
+  await cluster.createNamespace(namespace);
+  const labels = { app: 'guarded' };
+  await core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: { name: 'guarded', labels },
+      spec: {
+        nodeName: node,
+        terminationGracePeriodSeconds: 0,
+        containers: [{ name: 'app', image: 'app:1' }],
+      },
+    },
+  });
+  await policy.createNamespacedPodDisruptionBudget({
+    namespace,
+    body: { metadata: { name: 'guard' }, spec: { minAvailable: 1, selector: { matchLabels: labels } } },
+  });
+  await waitFor('the budget to allow no disruption with the pod healthy', async () => {
+    const pdb = await policy.readNamespacedPodDisruptionBudget({ name: 'guard', namespace });
+    const s = pdb.status;
+    return (
+      s?.observedGeneration === pdb.metadata?.generation &&
+      s?.currentHealthy === 1 &&
+      s?.disruptionsAllowed === 0
+    );
+  });
+}
+
+export async function deleteBudget(cluster: Cluster, namespace: string): Promise<void> {
+  const { PolicyV1Api } = await import('@kubernetes/client-node');
+  await cluster
+    .kubeConfig()
+    .makeApiClient(PolicyV1Api)
+    .deleteNamespacedPodDisruptionBudget({ name: 'guard', namespace });
+}
+
+export async function cyclePhase(cluster: Cluster, node: string): Promise<string | undefined> {
+  const raw = (await nodeState(cluster, node)).annotations[CYCLE];
+  return raw ? (JSON.parse(raw) as { phase: string }).phase : undefined;
+}
