@@ -13,7 +13,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Fleet } from '../../testbed/src/fleet.ts';
 import { type Cluster, startCluster } from '../../testbed/src/index.ts';
 import { type RunningPrometheus, requirePrometheus, startPrometheus } from './prometheus-server.ts';
-import { lockValue, nodeState, waitFor } from './support/scenario.ts';
+import { eventReasons, lockValue, nodeState, waitFor } from './support/scenario.ts';
 
 const RULES = `groups:
   - name: kured-ts-agent-test
@@ -113,6 +113,10 @@ test('a firing alert holds the reboot back; once it clears the node reboots with
     assert.equal(await lockValue(cluster, 'kured-prom'), undefined);
     assert.equal((await nodeState(cluster, node)).unschedulable, false);
     assert.equal(cluster.rebootCount(node), 0);
+    assert.ok(
+      (await eventReasons(cluster, node)).includes('RebootBlocked'),
+      'an Event on the node says it is blocked',
+    );
 
     freeze = 0;
     const cleared = Date.now();
