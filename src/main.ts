@@ -31,7 +31,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = parseConfig(argv, process.env);
   const logger = createLogger(config.logFormat, { node: config.nodeId });
-  const agent = await wire(config, logger);
+  const { agent, shutdown } = await wire(config, logger);
   logger.info(
     {
       period: config.periodMs / 1000,
@@ -47,10 +47,14 @@ async function main(argv: string[]): Promise<number> {
   });
   logger.info('stopping');
   await agent.stop();
+  await shutdown();
   return 0;
 }
 
-async function wire(config: Config, logger: Logger): Promise<Agent> {
+async function wire(
+  config: Config,
+  logger: Logger,
+): Promise<{ agent: Agent; shutdown: () => Promise<void> }> {
   const kube = connect();
   const clock = realClock;
   const node = new NodeOps(kube.core, config.nodeId);
@@ -103,14 +107,19 @@ async function wire(config: Config, logger: Logger): Promise<Agent> {
     },
     agentSettings(config),
   );
-  await startObserveServer({
+  const server = await startObserveServer({
     host: config.metricsHost,
     port: config.metricsPort,
     registry: metrics.registry,
     ready: () => agent.ready,
     logger,
   });
-  return agent;
+  // On SIGTERM (the node shutting down for its reboot) give queued notifications a moment to go.
+  const shutdown = async () => {
+    await notifier.flush(3000);
+    await server.close();
+  };
+  return { agent, shutdown };
 }
 
 function sentinel(config: Config, logger: Logger): Sentinel {
