@@ -219,3 +219,65 @@ test('the lock removed while the node was rebooting: the node is still uncordone
     assert.equal(await lockValue(cluster, 'kured-lost'), undefined);
   });
 });
+
+test("kured's multi-owner lock written by hand: a free slot is taken, the other owner's entry is kept byte for byte", async () => {
+  const other =
+    '{"nodeID":"kured-node","metadata":{"unschedulable":false},"created":"2026-01-01T00:00:00.123456789Z","TTL":0}';
+  const lock = `{"maxOwners":2,"locks":[${other}]}`;
+  await scenario('multi', { lock, args: ['--concurrency=2'] }, async (fleet) => {
+    const before = cluster.rebootCount('node-4');
+    cluster.requireReboot('node-4');
+    fleet.startAll(['node-4']);
+    await settled('node-4', before + 1);
+    assert.equal(await lockValue(cluster, 'kured-multi'), lock);
+  });
+});
+
+test('an empty multi-owner lock left by --concurrency=2 does not deadlock agents at --concurrency=1', async () => {
+  await scenario('downgrade', { lock: '{"maxOwners":2,"locks":[]}' }, async (fleet) => {
+    const before = cluster.rebootCount('node-5');
+    cluster.requireReboot('node-5');
+    fleet.startAll(['node-5']);
+    await settled('node-5', before + 1);
+    assert.equal(await lockValue(cluster, 'kured-downgrade'), undefined);
+  });
+});
+
+test('taint while waiting, pre/post-reboot labels and kured node annotations', async () => {
+  const args = [
+    '--prefer-no-schedule-taint=kured-ts/waiting',
+    '--annotate-nodes',
+    '--pre-reboot-node-labels=reboot=pending',
+    '--post-reboot-node-labels=reboot=done',
+    '--reboot-delay=2s',
+  ];
+  await scenario('decorations', { args }, async (fleet) => {
+    cluster.requireReboot('node-1');
+    cluster.requireReboot('node-2');
+    fleet.startAll(['node-1', 'node-2']);
+    // Whichever node waits for the lock carries the PreferNoSchedule taint meanwhile.
+    await waitFor('a waiting node tainted', async () => {
+      for (const n of ['node-1', 'node-2']) {
+        const s = await nodeState(cluster, n);
+        if (s.taints.some((t) => t.key === 'kured-ts/waiting' && t.effect === 'PreferNoSchedule'))
+          return true;
+      }
+      return false;
+    });
+    for (const n of ['node-1', 'node-2']) {
+      await waitFor(`${n} done`, async () => {
+        const s = await nodeState(cluster, n);
+        return s.labels.reboot === 'done' && !s.unschedulable && !s.annotations[CYCLE];
+      });
+    }
+    for (const n of ['node-1', 'node-2']) {
+      const s = await nodeState(cluster, n);
+      assert.equal(s.taints.filter((t) => t.key === 'kured-ts/waiting').length, 0, `${n} still tainted`);
+      assert.ok(
+        s.annotations['weave.works/kured-most-recent-reboot-needed'],
+        `${n} has no most-recent annotation`,
+      );
+      assert.equal(s.annotations['weave.works/kured-reboot-in-progress'], undefined);
+    }
+  });
+});

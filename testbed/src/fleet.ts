@@ -129,6 +129,11 @@ export class Fleet {
     await Promise.all([...this.procs.keys()].map((n) => this.stop(n)));
   }
 
+  /** The pid of the node's running agent. */
+  pid(node: string): number | undefined {
+    return this.procs.get(node)?.pid;
+  }
+
   running(node: string): boolean {
     return this.procs.has(node);
   }
