@@ -19,7 +19,7 @@ const HELM_TOOLS_DIR = path.join(REPO_ROOT, 'testbed', 'tools', 'helm');
 /** deploy/monitoring file -> its copy inside the chart. */
 export const MONITORING_COPIES: Record<string, string> = {
   'grafana-dashboard.json': 'files/grafana-dashboard.json',
-  'prometheus-rules.yaml': 'files/prometheus-rules.yaml',
+  'prometheusrule.yaml': 'files/prometheusrule.yaml',
 };
 
 /** Plain manifests: the namespace kured's own manifests use, so the lock lives where people look. */
