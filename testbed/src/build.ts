@@ -128,6 +128,9 @@ export async function ensureBinaries(log: (line: string) => void = stderrLine): 
       path.join(staging, 'build.json'),
       `${JSON.stringify({ builtAt: new Date().toISOString(), goVersion, seconds: (Date.now() - started) / 1000 }, null, 2)}\n`,
     );
+    // A cache dir with a binary missing (deleted by hand) is replaced.
+    if (fs.existsSync(target) && !isComplete(binariesIn(target)))
+      fs.rmSync(target, { recursive: true, force: true });
     try {
       fs.renameSync(staging, target);
     } catch (err) {
