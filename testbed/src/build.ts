@@ -226,17 +226,18 @@ const NETWORK_ERROR =
 
 function buildError(name: string, stderr: string): TestbedError {
   const lines = stderr.split('\n').filter((l) => l.trim() !== '');
+  // First: an old Go that cannot fetch the toolchain the modules ask for also looks like a network error.
+  const toolchain = lines.find((l) => /toolchain|requires go >=/.test(l));
+  if (toolchain) {
+    return new TestbedError(
+      `testbed: Go toolchain too old to build ${name}: ${toolchain.trim()}; install go >= 1.26`,
+    );
+  }
   const network = lines.find((l) => NETWORK_ERROR.test(l));
   if (network) {
     const proxy = process.env.GOPROXY ?? 'https://proxy.golang.org (default)';
     return new TestbedError(
       `testbed: cannot download the Go modules for ${name}: the module proxy (GOPROXY=${proxy}) is unreachable or refused: ${network.trim()}; allow access to it, or point GOPROXY at a reachable proxy`,
-    );
-  }
-  const toolchain = lines.find((l) => /toolchain|requires go >=/.test(l));
-  if (toolchain) {
-    return new TestbedError(
-      `testbed: Go toolchain too old to build ${name}: ${toolchain.trim()}; install go >= 1.26`,
     );
   }
   return new TestbedError(`testbed: building ${name} failed: ${lines.slice(-3).join(' | ')}`);

@@ -7,7 +7,7 @@ import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { type StaticToken, startApiServer, waitApiServer, writeTokenFile } from './apiserver.ts';
 import { type Binaries, ensureBinaries } from './build.ts';
 import { startControllerManager } from './controller-manager.ts';
-import { TestbedError } from './errors.ts';
+import { errorMessage, TestbedError } from './errors.ts';
 import { startEtcd, waitEtcd } from './etcd.ts';
 import { removeOnExit } from './exit-cleanup.ts';
 import { SimulatedHost } from './hosts.ts';
@@ -15,7 +15,7 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import { startKwok } from './kwok.ts';
 import { NodeHistory, type NodeObservation } from './node-history.ts';
 import { bootIdOf, isReady, nodeManifest, nodeNames } from './nodes.ts';
-import { TEMP_DIR_PREFIX } from './paths.ts';
+import { cacheRoot, TEMP_DIR_PREFIX } from './paths.ts';
 import { createPki, type Pki } from './pki.ts';
 import { withFreshPorts } from './ports.ts';
 import { type Component, logTail } from './process.ts';
@@ -43,8 +43,9 @@ const START_TIMEOUT_MS = 60_000;
 export async function startCluster(opts: StartClusterOptions = {}): Promise<Cluster> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const count = opts.nodes ?? 5;
-  if (!Number.isInteger(count) || count < 1)
-    throw new TestbedError(`testbed: --nodes must be >= 1, got ${count}`);
+  if (!Number.isInteger(count) || count < 1) {
+    throw new TestbedError(`testbed: the number of nodes must be a whole number >= 1, got ${count}`);
+  }
   cleanupStaleClusters(log);
   const bins = await ensureBinaries(log);
   const started = Date.now();
@@ -75,9 +76,16 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
     return cluster;
   } catch (err) {
     await Promise.allSettled(components.map((c) => c.stop(500)));
+    // The temp dir goes; its logs are what explains the failure.
+    const kept = path.join(cacheRoot(), 'last-failed-start');
+    fs.rmSync(kept, { recursive: true, force: true });
+    fs.cpSync(path.join(dir, 'logs'), kept, { recursive: true });
     removeClusterDir(dir);
     forget();
-    throw err;
+    if (err instanceof TestbedError) throw err;
+    throw new TestbedError(
+      `${errorMessage(err).replace(/^(testbed: )?/, 'testbed: ')}\n  (all logs: ${kept})`,
+    );
   }
 }
 

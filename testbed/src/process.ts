@@ -79,7 +79,10 @@ export function killGroup(pgid: number, signal: NodeJS.Signals): void {
 export function logTail(logFile: string, lines = 5): string {
   try {
     const text = fs.readFileSync(logFile, 'utf8').trimEnd().split('\n');
-    return text.slice(-lines).join('\n');
+    return text
+      .slice(-lines)
+      .map((l) => `  | ${l}`)
+      .join('\n');
   } catch {
     return '';
   }
