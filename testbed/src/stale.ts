@@ -16,11 +16,15 @@ const STATE_FILE = 'state.json';
 /** A dir without a state file is only taken for stale once it is older than this (it may be starting). */
 const ORPHAN_AGE_MS = 60_000;
 
+/** The /proc start time of a running process; undefined once it has exited (zombies included). */
 export function processStartTime(pid: number): string | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name, which may itself contain spaces and parentheses.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // A killed owner stays a zombie until its parent reaps it: it is dead all the same.
+    if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+    return fields[19];
   } catch {
     return undefined;
   }
