@@ -2,8 +2,10 @@
  * Entry point: flags and environment -> adapters -> the reconcile loop, until SIGTERM.
  * A user-fixable error prints one line and exits 1; nothing here prints a stack trace for it.
  */
+import type { V1Node } from '@kubernetes/client-node';
 import { Agent } from './agent/agent.ts';
 import { realClock } from './agent/clock.ts';
+import { CYCLE_ANNOTATION } from './agent/cycle.ts';
 import type { Rebooter, Sentinel } from './agent/ports.ts';
 import { agentSettings } from './agent/settings.ts';
 import type { Config } from './config/config.ts';
@@ -12,7 +14,7 @@ import { helpText, parseConfig } from './config/flags.ts';
 import { createDrainer } from './drain/drainer.ts';
 import { createGates } from './gates/index.ts';
 import { connect } from './kube/client.ts';
-import { NodeOps } from './kube/node.ts';
+import { NodeOps, viewNode } from './kube/node.ts';
 import { watchNamed } from './kube/watch.ts';
 import { DaemonSetLock } from './lock/store.ts';
 import { createNotifier } from './notify/index.ts';
@@ -120,6 +122,18 @@ async function wire(
     await server.close();
   };
   return { agent, shutdown };
+}
+
+/** What of our Node can change a decision: heartbeats and other status noise are ignored. */
+function nodeKey(n: V1Node): string {
+  const view = viewNode(n);
+  return JSON.stringify([
+    view.unschedulable,
+    view.ready,
+    view.bootID,
+    view.annotations[CYCLE_ANNOTATION],
+    view.taints,
+  ]);
 }
 
 function sentinel(config: Config, logger: Logger): Sentinel {

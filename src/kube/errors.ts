@@ -102,7 +102,13 @@ export function statusMessage(err: unknown): string {
     const body = typeof api.body === 'string' && api.body.trim() !== '' ? `: ${api.body}` : '';
     return oneLine(`HTTP ${api.code}${body}`);
   }
-  if (err instanceof Error) return oneLine(err.message.split('\n')[0] ?? err.name);
+  if (err instanceof Error) {
+    const first = err.message.split('\n')[0] ?? err.name;
+    // fetch() reports "fetch failed" and hides the reason (ECONNREFUSED, a bad certificate) in `cause`.
+    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+    const hint = first === 'fetch failed' ? 'cannot reach the Kubernetes API server' : first;
+    return oneLine(`${hint}${cause}`);
+  }
   return oneLine(String(err));
 }
 

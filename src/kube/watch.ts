@@ -2,8 +2,9 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../observe/log.ts';
 
 /**
- * Calls onChange for every event on one named object, re-establishing the watch when the server
- * ends it (it does every few minutes) or the connection drops. Returns a stop function.
+ * Calls onChange when one named object changes in a way that matters (`relevant` maps it to a key;
+ * only a new key wakes us, so a kubelet's status heartbeats cost nothing), re-establishing the
+ * watch when the server ends it or the connection drops. Returns a stop function.
  * The watch only wakes the reconciler: what to do is always decided from a fresh read.
  */
 export function watchNamed(
@@ -12,22 +13,30 @@ export function watchNamed(
   name: string,
   onChange: () => void,
   logger: Logger,
+  relevant: (obj: k8s.KubernetesObject) => string = (obj) => obj.metadata?.resourceVersion ?? '',
 ): () => void {
+  let lastKey: string | undefined;
   let stopped = false;
   let current: AbortController | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
   let failures = 0;
   const watch = new k8s.Watch(config);
 
+  // A watch without a resourceVersion starts with the object as it is now (ADDED): after a
+  // reconnect that first event reveals anything missed meanwhile, through the key comparison.
   const start = async (): Promise<void> => {
     if (stopped) return;
     try {
       current = await watch.watch(
         collectionPath,
         { fieldSelector: `metadata.name=${name}`, allowWatchBookmarks: false },
-        (phase) => {
+        (phase, obj: k8s.KubernetesObject) => {
           failures = 0;
-          if (phase !== 'BOOKMARK') onChange();
+          if (phase === 'BOOKMARK') return;
+          const key = `${phase === 'DELETED' ? 'deleted' : ''}${relevant(obj)}`;
+          if (key === lastKey) return;
+          lastKey = key;
+          onChange();
         },
         (err) => restart(err),
       );
@@ -41,10 +50,8 @@ export function watchNamed(
       failures++;
       logger.debug({ path: collectionPath, err: String(err) }, 'watch ended; re-establishing');
     }
-    // Re-read after a reconnect: events may have been missed meanwhile.
-    onChange();
-    const delay = Math.min(30_000, 500 * 2 ** Math.min(failures, 6));
-    retryTimer = setTimeout(() => void start(), err ? delay : 0);
+    const delay = err ? Math.min(30_000, 500 * 2 ** Math.min(failures, 6)) : 0;
+    retryTimer = setTimeout(() => void start(), delay);
   };
 
   void start();

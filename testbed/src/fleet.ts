@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppsV1Api } from '@kubernetes/client-node';
 import type { Cluster } from './cluster.ts';
+import { removeOnExit } from './exit-cleanup.ts';
 
 export const BUNDLE = join(import.meta.dirname, '../../dist/kured-ts.mjs');
 
@@ -33,6 +34,7 @@ export class Fleet {
   /** How many times each node's agent was started. */
   readonly starts = new Map<string, number>();
   private readonly logDir: string;
+  private readonly forget: () => void;
 
   constructor(cluster: Cluster, opts: FleetOptions = {}) {
     if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run make build (make test does)`);
@@ -40,6 +42,11 @@ export class Fleet {
     this.opts = { dsNamespace: 'kube-system', dsName: 'kured', ...opts };
     this.logDir = join(cluster.dir, 'logs');
     mkdirSync(this.logDir, { recursive: true });
+    // Agents must not outlive a test runner that is killed: each runs in its own process group.
+    this.forget = removeOnExit({
+      dir: join(cluster.dir, 'fleet'),
+      pgids: () => [...this.procs.values()].map((p) => p.pid!),
+    });
     cluster.setAgentHooks({
       // A rebooting node takes its agent down with it, without warning.
       stop: (node) => this.stop(node, 'SIGKILL'),
@@ -94,6 +101,7 @@ export class Fleet {
         ...this.opts.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     this.starts.set(node, (this.starts.get(node) ?? 0) + 1);
     const lines = this.logs.get(node) ?? [];
@@ -127,6 +135,7 @@ export class Fleet {
   async stopAll(): Promise<void> {
     this.cluster.setAgentHooks(undefined);
     await Promise.all([...this.procs.keys()].map((n) => this.stop(n)));
+    this.forget();
   }
 
   /** The pid of the node's running agent. */
