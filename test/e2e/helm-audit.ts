@@ -93,6 +93,21 @@ export class AuditProxy {
     return [...new Set(this.entries.filter((e) => e.status === 403).map((e) => e.grant))].sort();
   }
 
+  /**
+   * Requests answered with an error other than refused, not found or conflict (which an agent
+   * meets normally: a pod already gone, a lock taken meanwhile), as `<grant> <status>`, sorted.
+   */
+  failed(): string[] {
+    const normal = new Set([401, 403, 404, 409]);
+    return [
+      ...new Set(
+        this.entries
+          .filter((e) => e.status >= 400 && !normal.has(e.status))
+          .map((e) => `${e.grant} ${e.status}`),
+      ),
+    ].sort();
+  }
+
   clear(): void {
     this.entries.length = 0;
   }

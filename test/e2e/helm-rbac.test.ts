@@ -217,6 +217,7 @@ describe('the chart RBAC, with the agents on the control plane', () => {
       await fleet.stopAll();
     }
     assert.deepEqual(proxy.refused(), [], 'the API server refused requests of the agents');
+    assert.deepEqual(proxy.failed(), [], 'the API server rejected requests of the agents');
     const granted = [...new Set(grantsOf(objs).map((g) => g.id))].sort();
     assert.deepEqual(proxy.used(), granted, 'used verbs differ from granted verbs');
   });
