@@ -11,6 +11,8 @@ import type { Cluster } from './cluster.ts';
 import { removeOnExit } from './exit-cleanup.ts';
 
 export const BUNDLE = join(import.meta.dirname, '../../dist/kured-ts.mjs');
+/** Node flags of the image's ENTRYPOINT (Dockerfile), so tests run the agent as the image does. */
+export const NODE_FLAGS = ['--max-semi-space-size=1'];
 
 export interface FleetOptions {
   dsNamespace?: string;
@@ -93,7 +95,7 @@ export class Fleet {
 
   start(node: string): void {
     if (this.procs.has(node)) return;
-    const proc = spawn(process.execPath, [BUNDLE, ...this.args(node)], {
+    const proc = spawn(process.execPath, [...NODE_FLAGS, BUNDLE, ...this.args(node)], {
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         KUBECONFIG: this.opts.kubeconfig ?? this.cluster.kubeconfigPath,
