@@ -75,7 +75,7 @@ export class Actions {
   }
 
   private async acquire(snap: Snapshot): Promise<void> {
-    const outcome = await this.d.lock.acquire(this.s.nodeName, snap.node.unschedulable);
+    const outcome = await this.d.lock.acquire(this.s.nodeId, snap.node.unschedulable);
     if (!outcome.ok) {
       this.d.logger.info({ reason: outcome.reason }, 'lost the race for the lock');
       return;
@@ -100,7 +100,7 @@ export class Actions {
         await this.d.clock.sleep(this.s.drainDelayMs, signal);
         if (signal.aborted) return;
       }
-      notifier.notify({ kind: 'drain', node: this.s.nodeName });
+      notifier.notify({ kind: 'drain', node: this.s.nodeId });
       await node.setUnschedulable(true);
       telemetry.setCordonedSince(this.d.clock.now());
       logger.info('cordoned');
@@ -115,7 +115,7 @@ export class Actions {
     const started = this.d.clock.now().getTime();
     const deadline =
       this.s.drainTimeoutMs > 0 ? new Date(Date.parse(cycle.since) + this.s.drainTimeoutMs) : undefined;
-    const result = await this.d.drainer.drain(this.s.nodeName, { ...(deadline ? { deadline } : {}), signal });
+    const result = await this.d.drainer.drain(this.s.nodeId, { ...(deadline ? { deadline } : {}), signal });
     if (signal.aborted) return;
     telemetry.observeDrain((this.d.clock.now().getTime() - started) / 1000, result.ok);
     if (result.ok) {
@@ -125,7 +125,7 @@ export class Actions {
     }
     logger.warn({ reason: result.reason, blockingPods: result.blockingPods }, 'drain failed');
     await events.record('Warning', 'DrainFailed', 'Drain', `Drain failed: ${result.reason}`);
-    notifier.notify({ kind: 'drainFailed', node: this.s.nodeName, detail: result.reason });
+    notifier.notify({ kind: 'drainFailed', node: this.s.nodeId, detail: result.reason });
     if (this.s.forceReboot) {
       logger.warn('rebooting anyway (--force-reboot)');
       return this.writeCycle({ ...cycle, phase: 'rebooting', bootID: snap.node.bootID, since: this.iso() });
@@ -142,7 +142,7 @@ export class Actions {
       await this.d.clock.sleep(this.s.rebootDelayMs, signal);
       if (signal.aborted) return;
     }
-    this.d.notifier.notify({ kind: 'reboot', node: this.s.nodeName });
+    this.d.notifier.notify({ kind: 'reboot', node: this.s.nodeId });
     logger.info({ bootID }, 'rebooting');
     await events.record('Normal', 'Rebooting', 'Reboot', `Rebooting (boot ID before: ${bootID})`);
     try {
@@ -179,12 +179,12 @@ export class Actions {
       : 'Back on a new boot; left cordoned (it was cordoned before)';
     logger.info({ bootID: snap.node.bootID, uncordoned: uncordon }, 'node is back');
     await events.record('Normal', uncordon ? 'Uncordoned' : 'RebootCompleted', 'Uncordon', note);
-    if (uncordon) this.d.notifier.notify({ kind: 'uncordon', node: this.s.nodeName });
+    if (uncordon) this.d.notifier.notify({ kind: 'uncordon', node: this.s.nodeId });
   }
 
   private async release(): Promise<void> {
     // Lock first, annotation second: a kill in between leaves "releasing" without a lock: forgotten.
-    await this.d.lock.release(this.s.nodeName);
+    await this.d.lock.release(this.s.nodeId);
     await this.writeCycle(undefined);
     this.d.logger.info('released the lock');
     await this.d.events.record('Normal', 'LockReleased', 'Lock', 'Released the reboot lock');
@@ -222,8 +222,8 @@ export class Actions {
     if (uncordon) await node.setUnschedulable(false);
     telemetry.setCordonedSince(undefined);
     const value = snap?.lock ?? (await lock.read()).value;
-    if (liveEntries(value, this.d.clock.now()).some((e) => e.nodeID === this.s.nodeName)) {
-      await lock.release(this.s.nodeName);
+    if (liveEntries(value, this.d.clock.now()).some((e) => e.nodeID === this.s.nodeId)) {
+      await lock.release(this.s.nodeId);
     }
     // A cordon we did not make is left alone, and so is anything else an operator set.
     if (!uncordon && !backoff.cordonedByUs)
@@ -239,7 +239,7 @@ export class Actions {
     if (uncordon) {
       await node.setUnschedulable(false);
       if (Object.keys(this.s.postRebootNodeLabels).length) await node.setLabels(this.s.postRebootNodeLabels);
-      this.d.notifier.notify({ kind: 'uncordon', node: this.s.nodeName });
+      this.d.notifier.notify({ kind: 'uncordon', node: this.s.nodeId });
     }
     if (
       this.s.annotateNodes &&
@@ -248,7 +248,7 @@ export class Actions {
     ) {
       await node.setAnnotations({ [KURED_IN_PROGRESS]: null });
     }
-    await this.d.lock.release(this.s.nodeName);
+    await this.d.lock.release(this.s.nodeId);
     await events.record(
       'Normal',
       'LockReleased',

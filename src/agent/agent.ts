@@ -163,7 +163,7 @@ export class Agent {
     const after = this.s.notifyBlockedAfterMs;
     if (after > 0 && !this.blockedNotified && this.now() - this.blockedSince >= after) {
       this.blockedNotified = true;
-      this.d.notifier.notify({ kind: 'blocked', node: this.s.nodeName, detail: step.reason });
+      this.d.notifier.notify({ kind: 'blocked', node: this.s.nodeId, detail: step.reason });
     }
   }
 

@@ -21,9 +21,9 @@ export async function observe(
     deps.sentinel.rebootRequired(),
   ]);
   const now = deps.now();
-  const mine = liveEntries(lock, now).find((e) => e.nodeID === s.nodeName);
+  const mine = liveEntries(lock, now).find((e) => e.nodeID === s.nodeId);
   const acquirable = acquire(lock, {
-    nodeID: s.nodeName,
+    nodeID: s.nodeId,
     unschedulable: node.unschedulable,
     concurrency: s.concurrency,
     ttlMs: s.lockTtlMs,

@@ -1,7 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { NodePort, NodeView } from '../agent/ports.ts';
 import { mergePatch } from './client.ts';
-import { isConflict } from './errors.ts';
+import { isConflict, isNotFound } from './errors.ts';
 
 export function viewNode(node: k8s.V1Node): NodeView {
   const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
@@ -33,7 +33,13 @@ export class NodeOps implements NodePort {
   }
 
   async read(): Promise<NodeView> {
-    return viewNode(await this.core.readNode({ name: this.name }));
+    const node = await this.core.readNode({ name: this.name }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+      throw new Error(
+        `node ${this.name} does not exist; KURED_NODE_ID (or --node-id) must be this node's name`,
+      );
+    });
+    return viewNode(node);
   }
 
   setUnschedulable(unschedulable: boolean): Promise<unknown> {

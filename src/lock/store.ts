@@ -1,7 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Clock } from '../agent/ports.ts';
 import { mergePatch } from '../kube/client.ts';
-import { isConflict } from '../kube/errors.ts';
+import { isConflict, isNotFound } from '../kube/errors.ts';
 import type { Logger } from '../observe/log.ts';
 import { type AcquireOutcome, acquire, type LockValue, parseLock, release } from './codec.ts';
 

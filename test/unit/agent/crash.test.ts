@@ -12,7 +12,7 @@ import type { AgentSettings } from '../../../src/agent/settings.ts';
 import { FakeClock, Killed, ports, World } from '../support/fakes.ts';
 
 const settings: AgentSettings = {
-  nodeName: 'n1',
+  nodeId: 'n1',
   periodMs: 3_600_000,
   concurrency: 1,
   lockTtlMs: 0,
