@@ -1,6 +1,6 @@
 /**
- * The chart's RBAC on the real control plane: the rendered objects are applied to the testbed's
- * API server, the agents (the bundle) run with the chart ServiceAccount's token (TokenRequest),
+ * The chart's RBAC on the real control plane: the chart is installed on the testbed's API server
+ * with the `helm install` command of docs/install.md, the agents (the bundle) run with the chart ServiceAccount's token (TokenRequest),
  * and their every request goes through a recording proxy (./helm-audit.ts).
  * - A full rolling reboot succeeds, is never refused, and uses every verb the chart grants.
  * - With any one grant removed, the agents' run fails: the API server refuses that request.
@@ -20,9 +20,16 @@ import {
 import { helmBinary } from '../../scripts/render-manifests.ts';
 import type { Fleet } from '../../testbed/src/fleet.ts';
 import { type Cluster, isApiStatus, pollUntil, startCluster } from '../../testbed/src/index.ts';
-import { find, type Obj, render } from '../unit/deploy/render.ts';
+import {
+  docsInstallCommand,
+  find,
+  helm,
+  type Obj,
+  parseObjects,
+  runAsWritten,
+} from '../unit/deploy/render.ts';
 import { AuditProxy } from './helm-audit.ts';
-import { applyObjects, fleetFromChart, settled } from './helm-support.ts';
+import { fleetFromChart, settled } from './helm-support.ts';
 import { lockValue, resetNodes, setLock, waitFor } from './support/scenario.ts';
 
 const NS = 'kured-ts';
@@ -175,10 +182,22 @@ async function setRules(grant: Grant, rules: V1PolicyRule[], expectAllowed: bool
 
 before(async () => {
   cluster = await startCluster({ nodes: 3, rebootDelayMs: 1500 });
-  objs = render(await helmBinary());
-  await cluster.createNamespace(NS);
+  // Installed with the command of docs/install.md, as written, by the real helm.
+  const bin = await helmBinary();
+  const install = runAsWritten(bin, docsInstallCommand(), { KUBECONFIG: cluster.kubeconfigPath });
+  assert.equal(install.status, 0, install.stderr);
+  assert.match(install.stdout, /STATUS: deployed[\s\S]*Reboot lock:/);
+  const manifest = helm(bin, [
+    'get',
+    'manifest',
+    'kured-ts',
+    '--namespace',
+    NS,
+    '--kubeconfig',
+    cluster.kubeconfigPath,
+  ]);
+  objs = parseObjects(manifest.stdout);
   await cluster.createNamespace(WORKLOAD_NS);
-  await applyObjects(cluster, objs);
   const token = await cluster.serviceAccountToken(NS, find(objs, 'ServiceAccount').metadata.name);
   saKubeconfig = new KubeConfig();
   saKubeconfig.loadFromFile(cluster.kubeconfigForToken(token, 'kured-ts-sa'));

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { REPO_ROOT } from '../../../scripts/render-manifests.ts';
 import { FLAGS } from '../../../src/config/flags.ts';
+import { NODE_FLAGS } from '../../../testbed/src/fleet.ts';
 
 const dockerfile = fs.readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
 let bundle: string;
@@ -25,9 +26,17 @@ before(() => {
   fs.copyFileSync(path.join(REPO_ROOT, 'dist', 'kured-ts.mjs'), bundle);
 });
 
-/** Runs the bundle as the image's ENTRYPOINT does, from an empty directory, with a clean env. */
+/** The image's ENTRYPOINT: ["node", ...node flags, "/app/kured-ts.mjs"]. */
+function entrypoint(): string[] {
+  const line = dockerfile.split('\n').find((l) => l.startsWith('ENTRYPOINT '));
+  assert.ok(line, 'the Dockerfile has no ENTRYPOINT');
+  return JSON.parse(line.slice('ENTRYPOINT '.length));
+}
+
+/** Runs the bundle as the image's ENTRYPOINT does (same node flags), from an empty directory, with a clean env. */
 function run(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, [bundle, ...args], {
+  const nodeFlags = entrypoint().slice(1, -1);
+  return spawnSync(process.execPath, [...nodeFlags, bundle, ...args], {
     cwd: path.dirname(bundle),
     env: { PATH: process.env.PATH ?? '', ...env },
     encoding: 'utf8',
@@ -45,11 +54,15 @@ describe('the bundle, as the image runs it', () => {
     assert.equal(process.versions.node.split('.')[0], '24');
   });
 
-  it('is the only file the image copies, and the entrypoint runs it with node', () => {
+  it('is the only file the image copies, and the entrypoint runs it with node as the e2e tests do', () => {
     const copies = dockerfile.split('\n').filter((l) => l.startsWith('COPY --from='));
     assert.deepEqual(copies, ['COPY --from=build /src/dist/kured-ts.mjs /app/kured-ts.mjs']);
     assert.match(dockerfile, /^RUN node scripts\/bundle\.ts /m);
-    assert.match(dockerfile, /^ENTRYPOINT \["node", "\/app\/kured-ts\.mjs"\]$/m);
+    const [node, ...rest] = entrypoint();
+    assert.equal(node, 'node');
+    assert.equal(rest.at(-1), '/app/kured-ts.mjs');
+    // The e2e agents (testbed Fleet) must start the bundle with the image's node flags.
+    assert.deepEqual(rest.slice(0, -1), NODE_FLAGS);
   });
 
   it('is small', (t) => {

@@ -3,12 +3,20 @@
  * the DaemonSet has the documented defaults. Helm is the real binary built from its Go module.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
-import { helmBinary, REPO_ROOT } from '../../../scripts/render-manifests.ts';
-import { agentContainer, CHART_DIR, find, helm, type Obj, parseObjects, render } from './render.ts';
+import { helmBinary } from '../../../scripts/render-manifests.ts';
+import {
+  agentContainer,
+  CHART_DIR,
+  docsInstallCommand,
+  find,
+  helm,
+  type Obj,
+  parseObjects,
+  render,
+  runAsWritten,
+} from './render.ts';
 
 const FIXTURES = path.join(import.meta.dirname, 'fixtures');
 let bin: string;
@@ -30,15 +38,8 @@ describe('helm chart', () => {
   });
 
   it('renders the install command of docs/install.md, run by a shell as written', () => {
-    const doc = fs.readFileSync(path.join(REPO_ROOT, 'docs', 'install.md'), 'utf8');
-    const command = doc.split('\n').find((l) => l.startsWith('helm install kured-ts deploy/helm/kured-ts '));
-    assert.ok(command, 'docs/install.md has no `helm install kured-ts deploy/helm/kured-ts ...` line');
     // `helm template` takes the same flags as `helm install` and needs no cluster.
-    const r = spawnSync('bash', ['-c', command.replace(/^helm install /, '"$HELM" template ')], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, HELM: bin },
-      encoding: 'utf8',
-    });
+    const r = runAsWritten(bin, docsInstallCommand().replace(/^helm install /, 'helm template '));
     assert.equal(r.status, 0, r.stderr);
     const ds = find(parseObjects(r.stdout), 'DaemonSet', 'kured-ts');
     assert.deepEqual(ds.spec.template.spec.nodeSelector, { 'kubernetes.io/os': 'linux' });

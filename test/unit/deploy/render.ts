@@ -1,7 +1,9 @@
 /** Renders the chart with the project's helm and parses the output, for the deploy tests. */
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { CHART_DIR } from '../../../scripts/render-manifests.ts';
+import { CHART_DIR, REPO_ROOT } from '../../../scripts/render-manifests.ts';
 
 export { CHART_DIR };
 
@@ -42,4 +44,23 @@ export function find(objs: Obj[], kind: string, name?: string): Obj {
 
 export function agentContainer(objs: Obj[]): Obj {
   return find(objs, 'DaemonSet').spec.template.spec.containers[0];
+}
+
+/** The `helm install kured-ts deploy/helm/kured-ts ...` line of docs/install.md, as users copy it. */
+export function docsInstallCommand(): string {
+  const doc = fs.readFileSync(path.join(REPO_ROOT, 'docs', 'install.md'), 'utf8');
+  const command = doc.split('\n').find((l) => l.startsWith('helm install kured-ts deploy/helm/kured-ts '));
+  if (!command)
+    throw new Error('docs/install.md has no `helm install kured-ts deploy/helm/kured-ts ...` line');
+  return command;
+}
+
+/** Runs a docs command line with bash, from the repository root, `helm` being `bin`. */
+export function runAsWritten(bin: string, command: string, env: Record<string, string> = {}): HelmResult {
+  const r = spawnSync('bash', ['-c', command.replace(/^helm /, '"$HELM" ')], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env, HELM: bin },
+    encoding: 'utf8',
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
