@@ -1,7 +1,7 @@
 /**
  * Migrating from kured as docs/install.md says, on the real control plane: kured's DaemonSet holds
  * kured's lock for a node it cordoned mid-reboot; kured's agents are retired (nodeSelector), the
- * DaemonSet object stays; kured-ts is installed from the chart with `lock.*` pointing at it, and
+ * DaemonSet object stays; kured-ts is installed with helm with `lock.*` pointing at it, and
  * its agents run with the chart ServiceAccount's token. The lock is not lost: the holder is
  * uncordoned and releases it, and only then does a node waiting for a reboot go.
  */
@@ -10,8 +10,8 @@ import { after, before, it } from 'node:test';
 import { AppsV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { helmBinary } from '../../scripts/render-manifests.ts';
 import { type Cluster, startCluster } from '../../testbed/src/index.ts';
-import { find, render } from '../unit/deploy/render.ts';
-import { applyObjects, chartArgs, fleetFromChart, settled } from './helm-support.ts';
+import { CHART_DIR, find, helm, parseObjects } from '../unit/deploy/render.ts';
+import { chartArgs, fleetFromChart, settled } from './helm-support.ts';
 import { cordon, LOCK, lockValue, nodeState, waitFor } from './support/scenario.ts';
 
 let cluster: Cluster;
@@ -73,16 +73,14 @@ it("keeps kured's lock across the switch: the holder is uncordoned, then the nex
   );
   assert.equal(await lockValue(cluster, 'kured'), kuredLock);
 
-  // Step 2: install kured-ts with the lock pointing at kured's DaemonSet.
-  const objs = render(bin, [
-    '--set',
-    'lock.daemonSetName=kured',
-    '--set',
-    'lock.daemonSetNamespace=kube-system',
-  ]);
+  // Step 2: install kured-ts with the lock pointing at kured's DaemonSet (helm, as docs/install.md).
+  const lockValues = ['--set', 'lock.daemonSetName=kured', '--set', 'lock.daemonSetNamespace=kube-system'];
+  const kube = ['--namespace', 'kured-ts', '--kubeconfig', cluster.kubeconfigPath];
+  const install = helm(bin, ['install', 'kured-ts', CHART_DIR, '--create-namespace', ...kube, ...lockValues]);
+  assert.equal(install.status, 0, install.stderr);
+  const objs = parseObjects(helm(bin, ['get', 'manifest', 'kured-ts', ...kube]).stdout);
   assert.deepEqual(chartArgs(objs).slice(0, 2), ['--ds-name=kured', '--ds-namespace=kube-system']);
-  await cluster.createNamespace('kured-ts');
-  await applyObjects(cluster, objs);
+  assert.equal(find(objs, 'Role', 'kured-ts-lock').metadata.namespace, 'kube-system');
   const sa = find(objs, 'ServiceAccount').metadata.name;
   const kubeconfig = cluster.kubeconfigForToken(
     await cluster.serviceAccountToken('kured-ts', sa),

@@ -1,5 +1,4 @@
-/** What the chart end-to-end tests share: applying rendered objects and running them as agents. */
-import { KubernetesObjectApi } from '@kubernetes/client-node';
+/** What the chart end-to-end tests share: running the installed chart's DaemonSet as agents. */
 import { Fleet } from '../../testbed/src/fleet.ts';
 import type { Cluster } from '../../testbed/src/index.ts';
 import { find, type Obj } from '../unit/deploy/render.ts';
@@ -7,12 +6,6 @@ import { CYCLE, nodeState, waitFor } from './support/scenario.ts';
 
 /** Flags the testbed's Fleet sets per simulated host, or that would clash between agents on one host. */
 const HOST_SPECIFIC = /^--(reboot-sentinel|reboot-command|metrics-port|log-format)=/;
-
-/** Creates the rendered objects as the admin, as `helm install` would. */
-export async function applyObjects(cluster: Cluster, rendered: Obj[]): Promise<void> {
-  const client = KubernetesObjectApi.makeApiClient(cluster.kubeConfig());
-  for (const obj of rendered) await client.create(obj);
-}
 
 /** The chart DaemonSet's container args. */
 export function chartArgs(rendered: Obj[]): string[] {
