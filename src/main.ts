@@ -10,7 +10,7 @@ import type { Rebooter, Sentinel } from './agent/ports.ts';
 import { agentSettings } from './agent/settings.ts';
 import type { Config } from './config/config.ts';
 import { ConfigError } from './config/errors.ts';
-import { helpText, parseConfig } from './config/flags.ts';
+import { helpText, parseConfig } from './config/parse.ts';
 import { createDrainer } from './drain/drainer.ts';
 import { createGates } from './gates/index.ts';
 import { connect } from './kube/client.ts';

@@ -3,14 +3,11 @@
  * kured-ts extras. Unlike kured (where the environment overrides the command line), a flag given
  * on the command line wins over the environment, as in most tools.
  */
-import { Command, CommanderError, Option } from 'commander';
 import type { Config } from './config.ts';
-import { parseGoDuration } from './duration.ts';
-import { ConfigError } from './errors.ts';
 
-type Kind = 'string' | 'int' | 'bool' | 'duration' | 'regexp' | 'slice' | 'array';
+export type Kind = 'string' | 'int' | 'bool' | 'duration' | 'regexp' | 'slice' | 'array';
 
-interface FlagSpec {
+export interface FlagSpec {
   flag: string;
   kind: Kind;
   default: string;
@@ -312,151 +309,6 @@ export function envName(flag: string): string {
   return `KURED_${flag.toUpperCase().replaceAll('-', '_')}`;
 }
 
-function camel(flag: string): string {
+export function camel(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-}
-
-/** Parses argv (without node and script) and env into a validated Config; throws ConfigError. */
-export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
-  const program = new Command('kured-ts')
-    .description('Kubernetes reboot daemon: a drop-in replacement for kured')
-    .helpOption('-h, --help', 'show this help')
-    .allowExcessArguments(false)
-    .exitOverride()
-    .configureOutput({ writeErr: () => {} });
-  for (const spec of FLAGS) program.addOption(option(spec));
-  try {
-    program.parse(argv, { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') throw err;
-      throw new ConfigError(
-        `${err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}; see kured-ts --help`,
-      );
-    }
-    throw err;
-  }
-  const raw = program.opts<Record<string, string | string[] | undefined>>();
-  const fromCli = (spec: FlagSpec) => program.getOptionValueSource(camel(spec.flag)) === 'cli';
-  const config: Record<string, unknown> = {};
-  for (const spec of FLAGS) {
-    const key = camel(spec.flag);
-    const envValue = env[envName(spec.flag)];
-    const value = fromCli(spec) || envValue === undefined ? raw[key] : fromEnv(spec, envValue);
-    config[spec.field ?? key] = convert(spec, value);
-  }
-  return validate(config as unknown as Config);
-}
-
-function option(spec: FlagSpec): Option {
-  const o = new Option(`--${spec.flag} ${spec.kind === 'bool' ? '[bool]' : '<value>'}`, spec.help);
-  if (spec.kind === 'bool') return o.preset('true').default(spec.default);
-  // Repeatable: every occurrence adds (stringSlice also splits on commas, like pflag).
-  if (spec.kind === 'slice' || spec.kind === 'array') {
-    return o
-      .argParser((v: string, prev: string[] | undefined) => [
-        ...(prev ?? []),
-        ...(spec.kind === 'slice' ? splitList(v) : [v]),
-      ])
-      .default(undefined, spec.default || 'none');
-  }
-  return o.default(spec.default);
-}
-
-function fromEnv(spec: FlagSpec, value: string): string | string[] {
-  if (spec.kind === 'slice') return splitList(value);
-  // Selectors contain commas, so several in one variable are separated by ';' or newlines.
-  if (spec.kind === 'array')
-    return value
-      .split(/[;\n]/)
-      .map((s) => s.trim())
-      .filter(Boolean);
-  return value;
-}
-
-function splitList(v: string): string[] {
-  return v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-
-function convert(spec: FlagSpec, value: string | string[] | undefined): unknown {
-  const text = Array.isArray(value) ? value.join(',') : (value ?? spec.default);
-  switch (spec.kind) {
-    case 'string':
-      return text;
-    case 'int': {
-      if (!/^[-+]?\d+$/.test(text.trim()))
-        throw new ConfigError(`--${spec.flag}: "${text}" is not a whole number`);
-      return Number(text);
-    }
-    case 'bool': {
-      const b = /^(1|t|true|TRUE|True)$/.test(text)
-        ? true
-        : /^(0|f|false|FALSE|False)$/.test(text)
-          ? false
-          : undefined;
-      if (b === undefined) throw new ConfigError(`--${spec.flag}: "${text}" is not true or false`);
-      return b;
-    }
-    case 'duration':
-      return parseGoDuration(text, spec.flag);
-    case 'regexp':
-      if (!text) return undefined;
-      try {
-        return new RegExp(text);
-      } catch (e) {
-        throw new ConfigError(
-          `--${spec.flag}: "${text}" is not a valid regular expression (${(e as Error).message})`,
-        );
-      }
-    case 'slice':
-      return Array.isArray(value) ? value : splitList(spec.default);
-    case 'array':
-      return Array.isArray(value) ? value : [];
-  }
-}
-
-function validate(c: Config): Config {
-  const raw = c as unknown as Record<string, unknown>;
-  if (!c.nodeId)
-    throw new ConfigError(
-      'no node name: set KURED_NODE_ID (the DaemonSet sets it from spec.nodeName) or --node-id',
-    );
-  if (c.concurrency < 1) throw new ConfigError(`--concurrency must be 1 or more, not ${c.concurrency}`);
-  if (c.rebootMethod !== 'command' && c.rebootMethod !== 'signal') {
-    throw new ConfigError(`--reboot-method must be "command" or "signal", not "${c.rebootMethod}"`);
-  }
-  if (c.rebootSignal < 1 || c.rebootSignal > 64)
-    throw new ConfigError(`--reboot-signal must be a signal number (1-64), not ${c.rebootSignal}`);
-  if (c.logFormat !== 'text' && c.logFormat !== 'json')
-    throw new ConfigError(`--log-format must be "text" or "json", not "${c.logFormat}"`);
-  if (c.metricsPort < 0 || c.metricsPort > 65535)
-    throw new ConfigError(`--metrics-port must be 0-65535, not ${c.metricsPort}`);
-  if (c.periodMs <= 0) throw new ConfigError('--period must be more than 0');
-  if (c.drainParallelism < 1) throw new ConfigError('--drain-parallelism must be 1 or more');
-  raw.preRebootNodeLabels = labels(raw.preRebootNodeLabels as string[], 'pre-reboot-node-labels');
-  raw.postRebootNodeLabels = labels(raw.postRebootNodeLabels as string[], 'post-reboot-node-labels');
-  return c;
-}
-
-/** kured panics on a label without '='; we say which one and how to write it. */
-function labels(items: string[], flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of items) {
-    const eq = item.indexOf('=');
-    if (eq <= 0) throw new ConfigError(`--${flag}: "${item}" is not a label; write key=value`);
-    out[item.slice(0, eq)] = item.slice(eq + 1);
-  }
-  return out;
-}
-
-/** The help text, for `kured-ts --help` (commander's, with the environment form noted). */
-export function helpText(): string {
-  const program = new Command('kured-ts').description(
-    'Kubernetes reboot daemon: a drop-in replacement for kured.\nEvery flag can also be set as KURED_<FLAG_NAME> (e.g. --ds-name -> KURED_DS_NAME); a flag on the command line wins.',
-  );
-  for (const spec of FLAGS) program.addOption(option(spec));
-  return program.helpInformation();
 }

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseGoDuration } from '../../../src/config/duration.ts';
 import { ConfigError } from '../../../src/config/errors.ts';
-import { envName, FLAGS, parseConfig } from '../../../src/config/flags.ts';
+import { envName, FLAGS } from '../../../src/config/flags.ts';
+import { parseConfig } from '../../../src/config/parse.ts';
 
 const env = { KURED_NODE_ID: 'n1' };
 
