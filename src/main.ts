@@ -104,7 +104,8 @@ async function wire(
             wake,
             logger,
           ),
-        (wake) => watchNamed(kube.config, '/api/v1/nodes', config.nodeId, wake, logger),
+        (wake) =>
+          watchNamed(kube.config, '/api/v1/nodes', config.nodeId, wake, logger, (n) => nodeKey(n as V1Node)),
       ],
     },
     agentSettings(config),

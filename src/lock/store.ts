@@ -32,9 +32,12 @@ export class DaemonSetLock {
   }
 
   async read(): Promise<{ value: LockValue; resourceVersion: string }> {
-    const ds = await this.apps.readNamespacedDaemonSet({
-      name: this.settings.name,
-      namespace: this.settings.namespace,
+    const { name, namespace } = this.settings;
+    const ds = await this.apps.readNamespacedDaemonSet({ name, namespace }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+      throw new Error(
+        `the lock DaemonSet ${namespace}/${name} does not exist; check --ds-namespace and --ds-name`,
+      );
     });
     const raw = ds.metadata?.annotations?.[this.settings.annotation];
     return { value: parseLock(raw), resourceVersion: ds.metadata?.resourceVersion ?? '' };
