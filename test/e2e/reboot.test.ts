@@ -281,3 +281,28 @@ test('taint while waiting, pre/post-reboot labels and kured node annotations', a
     }
   });
 });
+
+test('--reboot-sentinel-command runs on the host through nsenter: exit 0 reboots, a broken command does not', async () => {
+  await scenario(
+    'sentinelcmd',
+    {
+      nodeArgs: (n) =>
+        n === 'node-2'
+          ? [`--reboot-sentinel-command=test -e ${cluster.sentinelPath(n)}`]
+          : ['--reboot-sentinel-command=/nonexistent/needs-restarting'],
+    },
+    async (fleet) => {
+      const before = [cluster.rebootCount('node-2'), cluster.rebootCount('node-3')];
+      cluster.requireReboot('node-2');
+      cluster.requireReboot('node-3');
+      fleet.startAll(['node-2', 'node-3']);
+      await settled('node-2', before[0]! + 1);
+      // node-3's check cannot run: reported, never read as "reboot needed".
+      await waitFor('node-3 to report its broken sentinel command', () =>
+        fleet.log('node-3').some((l) => l.includes('/nonexistent/needs-restarting')),
+      );
+      assert.equal(cluster.rebootCount('node-3'), before[1]);
+      assert.equal((await nodeState(cluster, 'node-3')).unschedulable, false);
+    },
+  );
+});
