@@ -104,9 +104,7 @@ export class Agent {
     if (step.action === 'checkGates') {
       await this.annotateRebootNeeded(snap);
       const verdict = await evaluateGates(this.d.gates, snap.observation.now);
-      snap.observation.gate = verdict.open
-        ? verdict
-        : { open: false, gate: verdict.gate ?? 'gate', reason: verdict.reason };
+      snap.observation.gate = verdict.open ? verdict : { ...verdict, gate: verdict.gate ?? 'gate' };
       step = decide(snap.observation, policy);
     }
     this.report(step, snap);
@@ -120,7 +118,8 @@ export class Agent {
     let at = resyncAt;
     if (step.action === 'wait') {
       if (step.until) at = Math.min(at, step.until.getTime());
-      if (step.gate) at = Math.min(at, this.now() + this.s.gateRecheckMs);
+      // A gate that says when it opens (the window) is trusted; the others are asked again soon.
+      if (step.gate && !step.until) at = Math.min(at, this.now() + this.s.gateRecheckMs);
       if (step.phase === 'rebooting') at = Math.min(at, this.now() + this.s.nodePollMs);
     }
     // A lock held with a TTL frees itself without an event: look again when it expires.

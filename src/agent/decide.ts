@@ -24,7 +24,7 @@ export interface Observation {
     holders: string;
   };
   /** The first closed gate, when the gates were evaluated (only needed before taking the lock). */
-  gate: { open: true } | { open: false; gate: string; reason: string } | undefined;
+  gate: { open: true } | { open: false; gate: string; reason: string; retryAt?: Date } | undefined;
 }
 
 export interface Policy {
@@ -65,7 +65,10 @@ export function decide(o: Observation, p: Policy): Step {
   if (mine) return { action: 'adoptLock', uncordon: !mine.metadata.unschedulable && o.node.unschedulable };
   if (!o.rebootRequired) return { action: 'idle' };
   if (!o.gate) return { action: 'checkGates' };
-  if (!o.gate.open) return { action: 'wait', phase: 'waiting', reason: o.gate.reason, gate: o.gate.gate };
+  if (!o.gate.open) {
+    const { reason, gate, retryAt } = o.gate;
+    return { action: 'wait', phase: 'waiting', reason, gate, ...(retryAt ? { until: retryAt } : {}) };
+  }
   if (!o.lock.acquirable) {
     return {
       action: 'wait',

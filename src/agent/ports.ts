@@ -22,7 +22,8 @@ export interface Gate {
   readonly name: string;
   check(now: Date): Promise<GateVerdict>;
 }
-export type GateVerdict = { open: true } | { open: false; reason: string };
+/** A closed gate may know when it opens again (the window does): the agent sleeps until then. */
+export type GateVerdict = { open: true } | { open: false; reason: string; retryAt?: Date };
 
 export type NotificationKind = 'drain' | 'reboot' | 'uncordon' | 'drainFailed' | 'blocked';
 export interface Notification {

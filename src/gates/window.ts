@@ -92,7 +92,11 @@ export function windowGate(window: RebootWindow): Gate {
     check: async (now) =>
       window.contains(now)
         ? { open: true }
-        : { open: false, reason: `outside the reboot window (${window.describe()})` },
+        : {
+            open: false,
+            reason: `outside the reboot window (${window.describe()})`,
+            ...optional('retryAt', window.nextOpening(now)),
+          },
   };
 }
 
@@ -146,4 +150,8 @@ function formatTime(secondOfDay: number): string {
   const pad = (n: number): string => String(n).padStart(2, '0');
   const [h, m, s] = [Math.floor(secondOfDay / 3600), Math.floor(secondOfDay / 60) % 60, secondOfDay % 60];
   return s === 0 ? `${pad(h)}:${pad(m)}` : `${pad(h)}:${pad(m)}:${pad(s)}`;
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }

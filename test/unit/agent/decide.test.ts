@@ -215,3 +215,24 @@ for (const row of table) {
     }
   });
 }
+
+test('decide: a closed window says when it opens, and the agent waits until then', () => {
+  const retryAt = new Date(NOW.getTime() + 3_600_000);
+  const step = decide(
+    {
+      now: NOW,
+      rebootRequired: true,
+      node: { unschedulable: false, ready: true, bootID: 'boot-1', cycle: undefined },
+      lock: { mine: undefined, acquirable: true, holders: 'nobody' },
+      gate: { open: false, gate: 'window', reason: 'outside the reboot window', retryAt },
+    },
+    policy,
+  );
+  assert.deepEqual(step, {
+    action: 'wait',
+    phase: 'waiting',
+    reason: 'outside the reboot window',
+    gate: 'window',
+    until: retryAt,
+  });
+});

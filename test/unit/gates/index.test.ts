@@ -90,6 +90,7 @@ describe('evaluateGates', () => {
       open: false,
       reason: 'outside the reboot window (sa 00:00-23:59:59 UTC)',
       gate: 'window',
+      retryAt: new Date('2026-11-28T00:00:00Z'), // the next Saturday
     });
   });
 });

@@ -153,6 +153,7 @@ describe('windowGate', () => {
     assert.deepEqual(await gate.check(at('2026-11-23T12:00:00Z')), {
       open: false,
       reason: 'outside the reboot window (mo,tu 22:00-02:00 Europe/Paris)',
+      retryAt: at('2026-11-23T21:00:00Z'), // Monday 22:00 in Paris (CET)
     });
     assert.deepEqual(await gate.check(at('2026-11-23T22:30:00Z')), { open: true }); // Mon 23:30 CET
   });
