@@ -8,6 +8,7 @@ import { realClock } from './agent/clock.ts';
 import { CYCLE_ANNOTATION } from './agent/cycle.ts';
 import type { Rebooter, Sentinel } from './agent/ports.ts';
 import { agentSettings } from './agent/settings.ts';
+import { status } from './cli/status.ts';
 import type { Config } from './config/config.ts';
 import { ConfigError } from './config/errors.ts';
 import { helpText, parseConfig } from './config/parse.ts';
@@ -29,6 +30,11 @@ import { commandSentinel, fileSentinel } from './reboot/sentinel.ts';
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(helpText());
+    return 0;
+  }
+  if (argv[0] === 'status') {
+    // The operator's view needs no node name: it looks at all of them.
+    await status(parseConfig(argv.slice(1), { KURED_NODE_ID: '-', ...process.env }), (l) => console.log(l));
     return 0;
   }
   const config = parseConfig(argv, process.env);

@@ -3,8 +3,9 @@
  * simulated node, rebooting nodes through the testbed. Each test has its own lock DaemonSet.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { Fleet, type FleetOptions } from '../../testbed/src/fleet.ts';
+import { BUNDLE, Fleet, type FleetOptions } from '../../testbed/src/fleet.ts';
 import { type Cluster, startCluster } from '../../testbed/src/index.ts';
 import { ClusterObserver } from '../../testbed/src/observer.ts';
 import {
@@ -305,4 +306,26 @@ test('--reboot-sentinel-command runs on the host through nsenter: exit 0 reboots
       assert.equal((await nodeState(cluster, 'node-3')).unschedulable, false);
     },
   );
+});
+
+test('kured-ts status says who holds the lock and why each node waits', async () => {
+  await scenario('status', { lock: '{"nodeID":"manual"}' }, async (fleet) => {
+    cluster.requireReboot('node-1');
+    fleet.startAll(['node-1']);
+    await waitFor('node-1 to report it is waiting', async () =>
+      (await eventReasons(cluster, 'node-1')).includes('WaitingForLock'),
+    );
+    const out = execFileSync(process.execPath, [BUNDLE, 'status', '--ds-name=kured-status'], {
+      env: { PATH: process.env.PATH ?? '', KUBECONFIG: cluster.kubeconfigPath },
+      encoding: 'utf8',
+    });
+    const lines = out.trim().split('\n');
+    assert.match(
+      lines[0]!,
+      /^lock weave\.works\/kured-node-lock on kube-system\/kured-status: manual \(reboots disabled by an operator\)$/,
+    );
+    assert.match(lines[1]!, /^NODE\s+STATUS\s+CYCLE\s+SINCE\s+LAST EVENT$/);
+    const row = lines.find((l) => l.startsWith('node-1 ')) ?? '';
+    assert.match(row, /Ready\s+-\s+-\s+WaitingForLock: Reboot needed; waiting for the lock, held by manual/);
+  });
 });

@@ -1,0 +1,44 @@
+/**
+ * `kured-ts status`: one answer to "why is nothing happening?", for an operator with kubectl's
+ * credentials. Shows who holds the lock, and per node its cordon state, its reboot cycle and the
+ * last thing its agent said (its latest Kubernetes Event).
+ */
+
+import { CYCLE_ANNOTATION, parseCycle } from '../agent/cycle.ts';
+import type { Config } from '../config/config.ts';
+import { connect } from '../kube/client.ts';
+import { viewNode } from '../kube/node.ts';
+import { describeHolders, liveEntries, parseLock } from '../lock/codec.ts';
+
+export async function status(config: Config, out: (line: string) => void): Promise<void> {
+  const kube = connect();
+  const now = new Date();
+  const ds = await kube.apps.readNamespacedDaemonSet({ name: config.dsName, namespace: config.dsNamespace });
+  const lock = parseLock(ds.metadata?.annotations?.[config.lockAnnotation]);
+  const since = liveEntries(lock, now)
+    .map((e) => `${e.nodeID} since ${e.created}`)
+    .join(', ');
+  out(
+    `lock ${config.lockAnnotation} on ${config.dsNamespace}/${config.dsName}: ${describeHolders(lock, now)}${since ? ` (${since})` : ''}`,
+  );
+
+  const nodes = (await kube.core.listNode()).items.map(viewNode);
+  const events = (await kube.events.listNamespacedEvent({ namespace: 'default' })).items
+    .filter((e) => e.reportingController === 'kured-ts.dev/agent')
+    .sort((a, b) => String(a.eventTime).localeCompare(String(b.eventTime)));
+  const lastEvent = new Map(events.map((e) => [e.regarding?.name ?? '', `${e.reason}: ${e.note ?? ''}`]));
+  const rows = nodes.map((n) => {
+    const cycle = parseCycle(n.annotations[CYCLE_ANNOTATION], now);
+    return [
+      n.name,
+      `${n.ready ? 'Ready' : 'NotReady'}${n.unschedulable ? ',SchedulingDisabled' : ''}`,
+      cycle?.phase ?? '-',
+      cycle?.since ?? '-',
+      (lastEvent.get(n.name) ?? '-').slice(0, 100),
+    ];
+  });
+  const header = ['NODE', 'STATUS', 'CYCLE', 'SINCE', 'LAST EVENT'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const r of [header, ...rows])
+    out(r.map((v, i) => (i < r.length - 1 ? v.padEnd(widths[i]!) : v)).join('  '));
+}
