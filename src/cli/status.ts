@@ -25,7 +25,7 @@ export async function status(config: Config, out: (line: string) => void): Promi
   const nodes = (await kube.core.listNode()).items.map(viewNode);
   const events = (await kube.events.listNamespacedEvent({ namespace: 'default' })).items
     .filter((e) => e.reportingController === 'kured-ts.dev/agent')
-    .sort((a, b) => String(a.eventTime).localeCompare(String(b.eventTime)));
+    .sort((a, b) => eventMs(a.eventTime) - eventMs(b.eventTime));
   const lastEvent = new Map(events.map((e) => [e.regarding?.name ?? '', `${e.reason}: ${e.note ?? ''}`]));
   const rows = nodes.map((n) => {
     const cycle = parseCycle(n.annotations[CYCLE_ANNOTATION], now);
@@ -41,4 +41,9 @@ export async function status(config: Config, out: (line: string) => void): Promi
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [header, ...rows])
     out(r.map((v, i) => (i < r.length - 1 ? v.padEnd(widths[i]!) : v)).join('  '));
+}
+
+/** eventTime comes back as a Date or as a MicroTime string, depending on the client's serializer. */
+function eventMs(t: unknown): number {
+  return t instanceof Date ? t.getTime() : Date.parse(String(t));
 }

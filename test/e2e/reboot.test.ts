@@ -312,12 +312,15 @@ test('kured-ts status says who holds the lock and why each node waits', async ()
   await scenario('status', { lock: '{"nodeID":"manual"}' }, async (fleet) => {
     cluster.requireReboot('node-1');
     fleet.startAll(['node-1']);
-    await waitFor('node-1 to report it is waiting', async () =>
-      (await eventReasons(cluster, 'node-1')).includes('WaitingForLock'),
-    );
-    const out = execFileSync(process.execPath, [BUNDLE, 'status', '--ds-name=kured-status'], {
-      env: { PATH: process.env.PATH ?? '', KUBECONFIG: cluster.kubeconfigPath },
-      encoding: 'utf8',
+    const status = () =>
+      execFileSync(process.execPath, [BUNDLE, 'status', '--ds-name=kured-status'], {
+        env: { PATH: process.env.PATH ?? '', KUBECONFIG: cluster.kubeconfigPath },
+        encoding: 'utf8',
+      });
+    // Poll: the agent records its Event just after deciding to wait.
+    const out = await waitFor('status to show node-1 waiting for the lock', () => {
+      const text = status();
+      return /node-1 .*WaitingForLock/.test(text) && text;
     });
     const lines = out.trim().split('\n');
     assert.match(

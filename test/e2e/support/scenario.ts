@@ -78,7 +78,11 @@ export async function eventReasons(cluster: Cluster, node: string): Promise<stri
   });
   return list.items
     .filter((e) => e.reportingController === 'kured-ts.dev/agent')
-    .sort((a, b) => String(a.eventTime).localeCompare(String(b.eventTime)))
+    .sort(
+      (a, b) =>
+        new Date(a.eventTime as unknown as string).getTime() -
+        new Date(b.eventTime as unknown as string).getTime(),
+    )
     .map((e) => e.reason ?? '');
 }
 
