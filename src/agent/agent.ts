@@ -43,8 +43,6 @@ export class Agent {
   private blockedNotified = false;
   /** True once the agent has read the cluster successfully: the /readyz answer. */
   ready = false;
-  /** Heartbeat for /healthz: the loop's last turn. */
-  lastTurn = Date.now();
   private done: Promise<void> | undefined;
 
   constructor(deps: AgentDeps, settings: AgentSettings) {
@@ -75,7 +73,6 @@ export class Agent {
     let resyncAt = this.now() + this.s.periodMs * (0.5 + Math.random());
     let failures = 0;
     while (!signal.aborted) {
-      this.lastTurn = Date.now();
       this.woken = false;
       let sleepUntil: number | undefined;
       try {
