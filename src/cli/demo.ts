@@ -67,7 +67,10 @@ async function main(): Promise<number> {
       }
       await new Promise((r) => setTimeout(r, 500));
     }
-    return summary(cluster, observer, Date.now() - started);
+    const tookMs = Date.now() - started;
+    // Look once more, after the fact: nothing may have moved since the table said "done".
+    const settled = (await render(cluster, replicas, started)).done;
+    return summary(cluster, observer, tookMs, settled);
   } finally {
     await stop();
   }
@@ -123,14 +126,14 @@ async function render(cluster: Cluster, replicas: Replicas, started: number) {
   return { text: tty ? text : text.replace(/elapsed: \d+s\n/, ''), done };
 }
 
-function summary(cluster: Cluster, observer: ClusterObserver, tookMs: number): number {
+function summary(cluster: Cluster, observer: ClusterObserver, tookMs: number, settled: boolean): number {
   const checks: [string, boolean][] = [
     ...NEEDING.map((n): [string, boolean] => [`${n} rebooted exactly once`, cluster.rebootCount(n) === 1]),
     ...cluster.nodes
       .filter((n) => !NEEDING.includes(n))
       .map((n): [string, boolean] => [`${n} not rebooted`, cluster.rebootCount(n) === 0]),
     [`at most one node disrupted at a time (max seen: ${observer.maxDisrupted})`, observer.maxDisrupted <= 1],
-    ['every node Ready and uncordoned, lock released', true],
+    ['every node Ready and uncordoned, lock released', settled],
   ];
   console.log('\nSummary');
   for (const [what, ok] of checks) console.log(`  ${ok ? 'ok  ' : 'FAIL'} ${what}`);
