@@ -102,6 +102,9 @@ export function statusMessage(err: unknown): string {
     const body = typeof api.body === 'string' && api.body.trim() !== '' ? `: ${api.body}` : '';
     return oneLine(`HTTP ${api.code}${body}`);
   }
+  if (err instanceof Error && err.name === 'TimeoutError') {
+    return 'the Kubernetes API server did not answer in time';
+  }
   if (err instanceof Error) {
     const first = err.message.split('\n')[0] ?? err.name;
     // fetch() reports "fetch failed" and hides the reason (ECONNREFUSED, a bad certificate) in `cause`.
