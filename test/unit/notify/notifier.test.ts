@@ -6,19 +6,9 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { ConfigError } from '../../../src/config/errors.ts';
 import { createNotifier, type NotifyConfig } from '../../../src/notify/index.ts';
-import { captureLogger, type Receiver, startReceiver } from './receiver.ts';
+import { captureLogger, notifyConfig, type Receiver, startReceiver } from './receiver.ts';
 
-const config = (over: Partial<NotifyConfig>): NotifyConfig => ({
-  notifyUrl: '',
-  notifyUrlFile: '',
-  slackHookUrl: '',
-  messageTemplateDrain: '',
-  messageTemplateReboot: '',
-  messageTemplateUncordon: '',
-  messageTemplateDrainFailed: '',
-  messageTemplateBlocked: '',
-  ...over,
-});
+const config = notifyConfig;
 
 describe('notifier payloads per service', () => {
   let rx: Receiver;

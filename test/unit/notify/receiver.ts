@@ -1,6 +1,7 @@
 /** A local HTTP receiver for notification tests: records each request and answers from a script. */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { pino } from 'pino';
+import type { NotifyConfig } from '../../../src/notify/index.ts';
 import type { Logger } from '../../../src/observe/log.ts';
 
 export interface Received {
@@ -56,4 +57,19 @@ export function captureLogger(): { logger: Logger; lines: () => string[] } {
   const lines: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(line) });
   return { logger, lines: () => lines };
+}
+
+/** A notification config with everything empty but what the test sets. */
+export function notifyConfig(over: Partial<NotifyConfig>): NotifyConfig {
+  return {
+    notifyUrl: '',
+    notifyUrlFile: '',
+    slackHookUrl: '',
+    messageTemplateDrain: '',
+    messageTemplateReboot: '',
+    messageTemplateUncordon: '',
+    messageTemplateDrainFailed: '',
+    messageTemplateBlocked: '',
+    ...over,
+  };
 }

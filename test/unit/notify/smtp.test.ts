@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createNotifier, type NotifyConfig } from '../../../src/notify/index.ts';
-import { captureLogger } from './receiver.ts';
+import { captureLogger, notifyConfig } from './receiver.ts';
 
 interface Mail {
   commands: string[];
@@ -49,16 +49,7 @@ async function startSmtp(rejectRcpt = false): Promise<{ port: number; mails: Mai
   return { port: (server.address() as { port: number }).port, mails, server };
 }
 
-const config = (notifyUrl: string): NotifyConfig => ({
-  notifyUrl,
-  notifyUrlFile: '',
-  slackHookUrl: '',
-  messageTemplateDrain: '',
-  messageTemplateReboot: '',
-  messageTemplateUncordon: '',
-  messageTemplateDrainFailed: '',
-  messageTemplateBlocked: '',
-});
+const config = (notifyUrl: string): NotifyConfig => notifyConfig({ notifyUrl });
 
 describe('smtp notifications', () => {
   let smtp: Awaited<ReturnType<typeof startSmtp>>;
