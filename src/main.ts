@@ -2,30 +2,11 @@
  * Entry point: flags and environment -> adapters -> the reconcile loop, until SIGTERM.
  * A user-fixable error prints one line and exits 1; nothing here prints a stack trace for it.
  */
-import type { V1Node } from '@kubernetes/client-node';
-import { Agent } from './agent/agent.ts';
-import { realClock } from './agent/clock.ts';
-import { CYCLE_ANNOTATION } from './agent/cycle.ts';
-import type { Rebooter, Sentinel } from './agent/ports.ts';
-import { agentSettings } from './agent/settings.ts';
 import { status } from './cli/status.ts';
-import type { Config } from './config/config.ts';
 import { ConfigError } from './config/errors.ts';
 import { helpText, parseConfig } from './config/parse.ts';
-import { createDrainer } from './drain/drainer.ts';
-import { createGates } from './gates/index.ts';
-import { connect } from './kube/client.ts';
-import { NodeOps, viewNode } from './kube/node.ts';
-import { watchNamed } from './kube/watch.ts';
-import { DaemonSetLock } from './lock/store.ts';
-import { createNotifier } from './notify/index.ts';
-import { NodeEvents } from './observe/events.ts';
-import { createLogger, type Logger } from './observe/log.ts';
-import { AgentMetrics } from './observe/metrics.ts';
-import { startObserveServer } from './observe/server.ts';
-import { hostCommand } from './reboot/host.ts';
-import { commandRebooter, signalRebooter } from './reboot/rebooter.ts';
-import { commandSentinel, fileSentinel } from './reboot/sentinel.ts';
+import { createLogger } from './observe/log.ts';
+import { wireAgent } from './wire.ts';
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -39,7 +20,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = parseConfig(argv, process.env);
   const logger = createLogger(config.logFormat, { node: config.nodeId });
-  const { agent, shutdown } = await wire(config, logger);
+  const { agent, shutdown } = await wireAgent(config, logger);
   logger.info(
     {
       period: config.periodMs / 1000,
@@ -57,110 +38,6 @@ async function main(argv: string[]): Promise<number> {
   await agent.stop();
   await shutdown();
   return 0;
-}
-
-async function wire(
-  config: Config,
-  logger: Logger,
-): Promise<{ agent: Agent; shutdown: () => Promise<void> }> {
-  const kube = connect();
-  const clock = realClock;
-  const node = new NodeOps(kube.core, config.nodeId);
-  const gates = createGates(config, { core: kube.core });
-  const notifier = createNotifier(config, logger);
-  const metrics = new AgentMetrics(config.nodeId);
-  const lock = new DaemonSetLock(
-    kube.apps,
-    {
-      namespace: config.dsNamespace,
-      name: config.dsName,
-      annotation: config.lockAnnotation,
-      concurrency: config.concurrency,
-      ttlMs: config.lockTtlMs,
-    },
-    clock,
-    logger,
-  );
-  const agent: Agent = new Agent(
-    {
-      node,
-      lock,
-      sentinel: sentinel(config, logger),
-      gates,
-      drainer: createDrainer(kube.core, {
-        gracePeriodSeconds: config.drainGracePeriod,
-        podSelector: config.drainPodSelector,
-        skipWaitForDeleteTimeoutSeconds: config.skipWaitForDeleteTimeout,
-        parallelism: config.drainParallelism,
-        clock,
-        logger,
-      }),
-      rebooter: rebooter(config),
-      notifier,
-      events: new NodeEvents(kube.events, { name: config.nodeId, uid: '' }, logger),
-      telemetry: metrics,
-      clock,
-      logger,
-      watches: [
-        (wake) =>
-          watchNamed(
-            kube.config,
-            `/apis/apps/v1/namespaces/${config.dsNamespace}/daemonsets`,
-            config.dsName,
-            wake,
-            logger,
-          ),
-        (wake) =>
-          watchNamed(kube.config, '/api/v1/nodes', config.nodeId, wake, logger, (n) => nodeKey(n as V1Node)),
-      ],
-    },
-    agentSettings(config),
-  );
-  const server = await startObserveServer({
-    host: config.metricsHost,
-    port: config.metricsPort,
-    registry: metrics.registry,
-    ready: () => agent.ready,
-    logger,
-  });
-  // On SIGTERM (the node shutting down for its reboot) give queued notifications a moment to go.
-  const shutdown = async () => {
-    await notifier.flush(3000);
-    await server.close();
-  };
-  return { agent, shutdown };
-}
-
-/** What of our Node can change a decision: heartbeats and other status noise are ignored. */
-function nodeKey(n: V1Node): string {
-  const view = viewNode(n);
-  return JSON.stringify([
-    view.unschedulable,
-    view.ready,
-    view.bootID,
-    view.annotations[CYCLE_ANNOTATION],
-    view.taints,
-  ]);
-}
-
-function sentinel(config: Config, logger: Logger): Sentinel {
-  if (config.rebootSentinelCommand) {
-    const cmd = hostCommand(
-      config.rebootSentinelCommand,
-      config.nsenterPath,
-      config.hostPid,
-      '--reboot-sentinel-command',
-    );
-    return commandSentinel(cmd, logger);
-  }
-  return fileSentinel(config.rebootSentinel, logger);
-}
-
-function rebooter(config: Config): Rebooter {
-  if (config.rebootMethod === 'signal') return signalRebooter(config.hostPid, config.rebootSignal);
-  return commandRebooter(
-    hostCommand(config.rebootCommand, config.nsenterPath, config.hostPid, '--reboot-command'),
-  );
 }
 
 main(process.argv.slice(2)).then(
