@@ -24,16 +24,27 @@ import { hostCommand } from './reboot/host.ts';
 import { commandRebooter, signalRebooter } from './reboot/rebooter.ts';
 import { commandSentinel, fileSentinel } from './reboot/sentinel.ts';
 
+/** How to build an agent that shares its process with others (a benchmark); main.ts uses the defaults. */
+export interface WireOptions {
+  /** The agent's own clients from this kubeconfig file (default: in-cluster or $KUBECONFIG). */
+  kubeconfig?: string;
+  /** false: no /metrics server (default true, on --metrics-host/--metrics-port). */
+  serve?: boolean;
+  /** false: no process metrics, which many agents in one process would only repeat (default true). */
+  processMetrics?: boolean;
+}
+
 export async function wireAgent(
   config: Config,
   logger: Logger,
+  opts: WireOptions = {},
 ): Promise<{ agent: Agent; shutdown: () => Promise<void> }> {
-  const kube = connect();
+  const kube = connect(opts.kubeconfig);
   const clock = realClock;
   const node = new NodeOps(kube.core, config.nodeId);
   const gates = createGates(config, { core: kube.core });
   const notifier = createNotifier(config, logger);
-  const metrics = new AgentMetrics(config.nodeId);
+  const metrics = new AgentMetrics(config.nodeId, { defaultMetrics: opts.processMetrics !== false });
   const lock = new DaemonSetLock(
     kube.apps,
     {
@@ -81,17 +92,20 @@ export async function wireAgent(
     },
     agentSettings(config),
   );
-  const server = await startObserveServer({
-    host: config.metricsHost,
-    port: config.metricsPort,
-    registry: metrics.registry,
-    ready: () => agent.ready,
-    logger,
-  });
+  const server =
+    opts.serve === false
+      ? undefined
+      : await startObserveServer({
+          host: config.metricsHost,
+          port: config.metricsPort,
+          registry: metrics.registry,
+          ready: () => agent.ready,
+          logger,
+        });
   // On SIGTERM (the node shutting down for its reboot) give queued notifications a moment to go.
   const shutdown = async () => {
     await notifier.flush(3000);
-    await server.close();
+    await server?.close();
   };
   return { agent, shutdown };
 }

@@ -10,10 +10,14 @@ export interface KubeClients {
 /** No single API request may hang longer than this (watches are not API requests and stay open). */
 export const REQUEST_TIMEOUT_MS = 30_000;
 
-/** In a pod: the ServiceAccount; elsewhere: $KUBECONFIG or ~/.kube/config (as kubectl does). */
-export function connect(): KubeClients {
+/**
+ * In a pod: the ServiceAccount; elsewhere: $KUBECONFIG or ~/.kube/config (as kubectl does); or the
+ * given kubeconfig file. Each call has its own KubeConfig, hence its own connections.
+ */
+export function connect(kubeconfigFile?: string): KubeClients {
   const config = new k8s.KubeConfig();
-  config.loadFromDefault();
+  if (kubeconfigFile) config.loadFromFile(kubeconfigFile);
+  else config.loadFromDefault();
   return {
     config,
     core: apiClient(config, k8s.CoreV1Api),
