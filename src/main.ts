@@ -47,7 +47,8 @@ main(process.argv.slice(2)).then(
       err instanceof ConfigError
         ? err.message
         : `unexpected error: ${err instanceof Error ? err.message : String(err)}`;
-    process.stderr.write(`kured-ts: ${message}\n`);
+    // A ConfigError may list several problems: each is its own line.
+    for (const line of message.split('\n')) process.stderr.write(`kured-ts: ${line}\n`);
     process.exit(1);
   },
 );

@@ -3,17 +3,27 @@
  * (kured does the opposite); every mistake is one ConfigError naming the flag and the fix.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { parsePrometheusUrl } from '../gates/prometheus.ts';
+import { parseDays, parseTimeOfDay } from '../gates/window.ts';
+import { resolveTimeZone } from '../gates/zoned-time.ts';
+import { hostCommand } from '../reboot/host.ts';
 import type { Config } from './config.ts';
 import { parseGoDuration } from './duration.ts';
 import { ConfigError } from './errors.ts';
 import { camel, envName, FLAGS, type FlagSpec } from './flags.ts';
 
-/** Parses argv (without node and script) and env into a validated Config; throws ConfigError. */
+/**
+ * Parses argv (without node and script) and env into a validated Config. Every flag is checked
+ * before the environment the agent runs in (its node name), and every problem is reported: the
+ * ConfigError holds one line per problem.
+ */
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const program = new Command('kured-ts')
     .description('Kubernetes reboot daemon: a drop-in replacement for kured')
     .helpOption('-h, --help', 'show this help')
-    .allowExcessArguments(false)
+    // Unknown flags and stray words are collected below, with the other problems.
+    .allowUnknownOption()
+    .allowExcessArguments()
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
   for (const spec of FLAGS) program.addOption(option(spec));
@@ -28,6 +38,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     }
     throw err;
   }
+  const problems = program.args.map((arg) =>
+    arg.startsWith('-')
+      ? `unknown option '${arg}'; see kured-ts --help`
+      : `unexpected argument '${arg}'; flags are written --flag=value`,
+  );
   const raw = program.opts<Record<string, string | string[] | undefined>>();
   const fromCli = (spec: FlagSpec) => program.getOptionValueSource(camel(spec.flag)) === 'cli';
   const config: Record<string, unknown> = {};
@@ -35,9 +50,28 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     const key = camel(spec.flag);
     const envValue = env[envName(spec.flag)];
     const value = fromCli(spec) || envValue === undefined ? raw[key] : fromEnv(spec, envValue);
-    config[spec.field ?? key] = convert(spec, value);
+    const problem = attempt(() => {
+      config[spec.field ?? key] = convert(spec, value);
+    });
+    if (problem) problems.push(problem);
   }
-  return validate(config as unknown as Config);
+  problems.push(...validate(config as unknown as Config));
+  // The environment last: a bad flag is reported even where the node name is missing.
+  if (!config.nodeId)
+    problems.push('no node name: set KURED_NODE_ID (the DaemonSet sets it from spec.nodeName) or --node-id');
+  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+  return config as unknown as Config;
+}
+
+/** Runs a check that throws ConfigError; returns its message, or undefined when it passed. */
+function attempt(check: () => unknown): string | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw err;
+  }
 }
 
 function option(spec: FlagSpec): Option {
@@ -110,27 +144,56 @@ function convert(spec: FlagSpec, value: string | string[] | undefined): unknown 
   }
 }
 
-function validate(c: Config): Config {
+/** Every check of values that parsed; one message per problem. Values that did not parse are skipped. */
+function validate(c: Config): string[] {
   const raw = c as unknown as Record<string, unknown>;
-  if (!c.nodeId)
-    throw new ConfigError(
-      'no node name: set KURED_NODE_ID (the DaemonSet sets it from spec.nodeName) or --node-id',
-    );
-  if (c.concurrency < 1) throw new ConfigError(`--concurrency must be 1 or more, not ${c.concurrency}`);
-  if (c.rebootMethod !== 'command' && c.rebootMethod !== 'signal') {
-    throw new ConfigError(`--reboot-method must be "command" or "signal", not "${c.rebootMethod}"`);
+  const checks: Array<() => string | undefined> = [
+    () => (c.concurrency < 1 ? `--concurrency must be 1 or more, not ${c.concurrency}` : undefined),
+    () =>
+      c.rebootMethod !== 'command' && c.rebootMethod !== 'signal'
+        ? `--reboot-method must be "command" or "signal", not "${c.rebootMethod}"`
+        : undefined,
+    () =>
+      c.rebootSignal < 1 || c.rebootSignal > 64
+        ? `--reboot-signal must be a signal number (1-64), not ${c.rebootSignal}`
+        : undefined,
+    () =>
+      c.logFormat !== 'text' && c.logFormat !== 'json'
+        ? `--log-format must be "text" or "json", not "${c.logFormat}"`
+        : undefined,
+    () =>
+      c.metricsPort < 0 || c.metricsPort > 65535
+        ? `--metrics-port must be 0-65535, not ${c.metricsPort}`
+        : undefined,
+    () => (c.periodMs <= 0 ? '--period must be more than 0' : undefined),
+    () => (c.drainParallelism < 1 ? '--drain-parallelism must be 1 or more' : undefined),
+    // The reboot window, the Prometheus URL and the host commands are checked here too, so that
+    // every flag is checked before the agent touches files or the network.
+    () => attempt(() => parseDays(c.rebootDays)),
+    () => attempt(() => parseTimeOfDay(c.startTime, '--start-time')),
+    () => attempt(() => parseTimeOfDay(c.endTime, '--end-time')),
+    () => attempt(() => resolveTimeZone(c.timeZone)),
+    () => (c.prometheusUrl ? attempt(() => parsePrometheusUrl(c.prometheusUrl)) : undefined),
+    () => attempt(() => hostCommand(c.rebootCommand, '', 1, '--reboot-command')),
+    () =>
+      c.rebootSentinelCommand
+        ? attempt(() => hostCommand(c.rebootSentinelCommand, '', 1, '--reboot-sentinel-command'))
+        : undefined,
+    () =>
+      attempt(() => {
+        raw.preRebootNodeLabels = labels(raw.preRebootNodeLabels as string[], 'pre-reboot-node-labels');
+      }),
+    () =>
+      attempt(() => {
+        raw.postRebootNodeLabels = labels(raw.postRebootNodeLabels as string[], 'post-reboot-node-labels');
+      }),
+  ];
+  const problems: string[] = [];
+  for (const check of checks) {
+    const problem = check();
+    if (problem) problems.push(problem);
   }
-  if (c.rebootSignal < 1 || c.rebootSignal > 64)
-    throw new ConfigError(`--reboot-signal must be a signal number (1-64), not ${c.rebootSignal}`);
-  if (c.logFormat !== 'text' && c.logFormat !== 'json')
-    throw new ConfigError(`--log-format must be "text" or "json", not "${c.logFormat}"`);
-  if (c.metricsPort < 0 || c.metricsPort > 65535)
-    throw new ConfigError(`--metrics-port must be 0-65535, not ${c.metricsPort}`);
-  if (c.periodMs <= 0) throw new ConfigError('--period must be more than 0');
-  if (c.drainParallelism < 1) throw new ConfigError('--drain-parallelism must be 1 or more');
-  raw.preRebootNodeLabels = labels(raw.preRebootNodeLabels as string[], 'pre-reboot-node-labels');
-  raw.postRebootNodeLabels = labels(raw.postRebootNodeLabels as string[], 'post-reboot-node-labels');
-  return c;
+  return problems;
 }
 
 /** kured panics on a label without '='; we say which one and how to write it. */

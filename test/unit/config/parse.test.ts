@@ -1,0 +1,69 @@
+/** Bad input: every flag is checked before the environment, and every problem is reported at once. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConfigError } from '../../../src/config/errors.ts';
+import { parseConfig } from '../../../src/config/parse.ts';
+
+/** The problems parseConfig reports, one per line; [] when it accepts the input. */
+function problems(argv: string[], env: Record<string, string> = {}): string[] {
+  try {
+    parseConfig(argv, env);
+    return [];
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `not a ConfigError: ${err}`);
+    return err.message.split('\n');
+  }
+}
+
+test('a bad day without a node name reports the bad day first, then the missing node name', () => {
+  assert.deepEqual(problems(['--reboot-days=funday']), [
+    '--reboot-days: unknown day "funday"; use su,mo,tu,we,th,fr,sa, full names, or 0-6 (0 = Sunday)',
+    'no node name: set KURED_NODE_ID (the DaemonSet sets it from spec.nodeName) or --node-id',
+  ]);
+});
+
+test('every problem is reported, one line each, flags before the environment', () => {
+  const lines = problems([
+    '--perod=1h',
+    'stray',
+    '--concurrency=0',
+    '--period=soon',
+    '--reboot-days=mo,funday',
+    '--start-time=25:00',
+    '--time-zone=Mars/Base',
+    '--prometheus-url=ftp://prometheus',
+    "--reboot-command='unterminated",
+    '--post-reboot-node-labels=broken',
+  ]);
+  const expected = [
+    /^unknown option '--perod=1h'; see kured-ts --help$/,
+    /^unexpected argument 'stray'/,
+    /^--period: "soon" is not a duration/,
+    /^--concurrency must be 1 or more, not 0$/,
+    /^--reboot-days: unknown day "funday"/,
+    /^--start-time: cannot read "25:00"/,
+    /^--time-zone: .*Mars\/Base/,
+    /^--prometheus-url: scheme ftp: is not supported/,
+    /^--reboot-command .* check its quotes$/,
+    /^--post-reboot-node-labels: "broken" is not a label/,
+    /^no node name: set KURED_NODE_ID/,
+  ];
+  assert.equal(lines.length, expected.length, lines.join('\n'));
+  for (const [i, re] of expected.entries()) assert.match(lines[i]!, re);
+});
+
+test('values from the environment are checked like flags, before the node name', () => {
+  assert.deepEqual(
+    problems([], { KURED_REBOOT_DAYS: 'someday', KURED_CONCURRENCY: 'two' }).map((l) => l.split(':')[0]),
+    ['--concurrency', '--reboot-days', 'no node name'],
+  );
+});
+
+test('good input has no problem', () => {
+  assert.deepEqual(
+    problems(['--reboot-days=mo,fr', '--start-time=22:00', '--time-zone=Europe/Paris'], {
+      KURED_NODE_ID: 'n1',
+    }),
+    [],
+  );
+});
