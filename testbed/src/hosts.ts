@@ -5,6 +5,10 @@ import { type Component, startComponent } from './process.ts';
 /** Signal that kured sends to PID 1 to reboot (systemd: SIGRTMIN+5 = 39). */
 export const REBOOT_SIGNAL = 39;
 const TRIGGER_FILE = 'kured-testbed-reboot';
+/** Dies with the init stand-in even when that is SIGKILLed (a killed test run), instead of lingering. */
+const SLEEP_FOREVER = fs.existsSync('/usr/bin/setpriv')
+  ? '/usr/bin/setpriv --pdeathsig KILL -- sleep infinity'
+  : 'sleep infinity';
 
 /**
  * The host side of one simulated node: its filesystem root (sentinel lives there), a stand-in init
@@ -42,10 +46,11 @@ export class SimulatedHost {
 
   /**
    * Starts the init stand-in and watches the trigger file. Bash, because Node cannot trap realtime
-   * signals; `sleep & wait` lets the trap run as soon as the signal arrives.
+   * signals; `sleep & wait` lets the trap run as soon as the signal arrives. An idle node costs
+   * nothing: bash waits on a `sleep infinity` and wakes only for the signal (then replaces it).
    */
   startInit(onReboot: () => void): Component {
-    const script = `trap ': > "$0"' RTMIN+5; while :; do sleep 1 & wait $!; done`;
+    const script = `trap ': > "$0"' RTMIN+5; while :; do ${SLEEP_FOREVER} & wait $!; kill $! 2>/dev/null; done`;
     const init = startComponent(
       `init ${this.node}`,
       '/bin/bash',
@@ -59,11 +64,15 @@ export class SimulatedHost {
       onReboot();
     };
     this.watcher = fs.watch(path.dirname(this.triggerPath), (_event, file) => {
-      if (file === TRIGGER_FILE) check();
+      if (!file || file === TRIGGER_FILE) check();
     });
-    // inotify can overflow or miss a write racing the watch setup; a slow poll catches that.
-    this.poller = setInterval(check, 1000);
-    this.poller.unref();
+    // Only if inotify fails does a slow poll take over: an idle node must not cost a timer per node.
+    this.watcher.on('error', () => {
+      this.poller ??= setInterval(check, 1000);
+      this.poller.unref();
+    });
+    // A trigger written before the watch was set up.
+    check();
     return init;
   }
 
