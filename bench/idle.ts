@@ -2,9 +2,9 @@
  * An idle agent: resident memory and CPU time over 60 s with nothing to do (DESIGN.md target:
  * below 64 MB RSS, near-zero CPU), running the bundle exactly as the image does.
  */
-import { readFileSync } from 'node:fs';
 import { Fleet } from '../testbed/src/fleet.ts';
 import { startCluster } from '../testbed/src/index.ts';
+import { cpuSeconds, rssMb } from './support/proc.ts';
 
 const IDLE_S = Number(process.env.IDLE_SECONDS ?? 60);
 const cluster = await startCluster({ nodes: 1, log: () => {} });
@@ -13,12 +13,9 @@ try {
   await fleet.createLockDaemonSet();
   fleet.startAll();
   await new Promise((r) => setTimeout(r, 3000));
-  const pid = fleet.pid('node-1');
-  const cpu = () => {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks of 10 ms
-  };
-  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+  const pid = fleet.pid('node-1')!;
+  const cpu = () => cpuSeconds(pid);
+  const rss = () => rssMb(pid);
   const cpu0 = cpu();
   const samples: number[] = [];
   for (let i = 0; i < IDLE_S; i++) {
