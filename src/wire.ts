@@ -11,6 +11,7 @@ import { agentSettings } from './agent/settings.ts';
 import type { Config } from './config/config.ts';
 import { createDrainer } from './drain/drainer.ts';
 import { createGates } from './gates/index.ts';
+import { nodePodHealth } from './health/node-pods.ts';
 import { connect } from './kube/client.ts';
 import { NodeOps, viewNode } from './kube/node.ts';
 import { watchNamed } from './kube/watch.ts';
@@ -77,6 +78,7 @@ export async function wireAgent(
       telemetry: metrics,
       clock,
       logger,
+      podHealth: nodePodHealth(kube, config.nodeId, config.postRebootReadySelector, logger),
       watches: [
         (wake) =>
           watchNamed(

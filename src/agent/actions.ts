@@ -50,6 +50,7 @@ export class Actions {
       case 'idle':
       case 'wait':
       case 'checkGates':
+      case 'checkHealth':
         return;
       case 'acquire':
         return this.acquire(snap);
@@ -61,6 +62,10 @@ export class Actions {
         return;
       case 'finish':
         return this.finish(step.uncordon, cycle!, snap);
+      case 'settle':
+        return this.settle(cycle!, step.unhealthy);
+      case 'halt':
+        return this.halt(cycle!, step.reason);
       case 'release':
         await this.release();
         return;
@@ -157,10 +162,20 @@ export class Actions {
 
   private async finish(uncordon: boolean, cycle: Cycle, snap: Snapshot): Promise<void> {
     const { node, logger, events, telemetry } = this.d;
-    const releasing =
-      cycle.phase === 'releasing' ? cycle : { ...cycle, phase: 'releasing' as const, since: this.iso() };
+    // From here the lock is held until the node is healthy; the settling phase's clock starts now,
+    // and pod states from before the reboot (before the rebooting phase began) count as stale.
+    const back: Cycle =
+      cycle.phase === 'rebooting'
+        ? {
+            phase: 'settling',
+            cordonedByUs: cycle.cordonedByUs,
+            since: this.iso(),
+            rebootedAfter: cycle.since,
+            ...(cycle.bootID ? { bootID: cycle.bootID } : {}),
+          }
+        : cycle;
     // Record "back" first: a kill after this line uncordons again, never reboots again.
-    await this.writeCycle(releasing);
+    await this.writeCycle(back);
     if (cycle.phase === 'rebooting' && cycle.requestedAt) {
       telemetry.observeReboot((this.d.clock.now().getTime() - Date.parse(cycle.requestedAt)) / 1000);
     }
@@ -180,6 +195,45 @@ export class Actions {
     logger.info({ bootID: snap.node.bootID, uncordoned: uncordon }, 'node is back');
     await events.record('Normal', uncordon ? 'Uncordoned' : 'RebootCompleted', 'Uncordon', note);
     if (uncordon) this.d.notifier.notify({ kind: 'uncordon', node: this.s.nodeId });
+  }
+
+  /** Healthy (or given up on with --halt-on-failure=false): the release delay starts now. */
+  private async settle(cycle: Cycle, unhealthy: string | undefined): Promise<void> {
+    const { logger, events, telemetry } = this.d;
+    await this.writeCycle({ phase: 'releasing', cordonedByUs: cycle.cordonedByUs, since: this.iso() });
+    telemetry.setHalted(undefined);
+    const waitedS = (this.d.clock.now().getTime() - Date.parse(cycle.since)) / 1000;
+    if (unhealthy) {
+      logger.warn(
+        { reason: unhealthy },
+        'node not healthy; releasing the lock anyway (--halt-on-failure=false)',
+      );
+      await events.record('Warning', 'NotHealthy', 'Release', `${unhealthy}; releasing the lock anyway`);
+      return;
+    }
+    telemetry.observeHealthyWait(waitedS);
+    const note = cycle.halted ? 'Healthy again; the halted rollout goes on' : 'Back and healthy';
+    logger.info(
+      { waitedSeconds: Math.round(waitedS) },
+      cycle.halted ? 'node healthy again; rollout resumes' : 'node is healthy',
+    );
+    await events.record('Normal', 'Healthy', 'Release', note);
+  }
+
+  /** The rollout stops here: the cycle says why (status shows it), the lock stays ours, one notification. */
+  private async halt(cycle: Cycle, reason: string): Promise<void> {
+    const { logger, events, telemetry, notifier } = this.d;
+    // The mark first: it is what status shows and what keeps a restarted agent from notifying again.
+    await this.writeCycle({ ...cycle, halted: reason });
+    telemetry.setHalted(reason);
+    logger.error({ reason }, 'node did not come back healthy; rollout halted, keeping the lock');
+    await events.record(
+      'Warning',
+      'RolloutHalted',
+      'Halt',
+      `Did not come back healthy within --post-reboot-timeout: ${reason}; keeping the reboot lock`,
+    );
+    notifier.notify({ kind: 'halted', node: this.s.nodeId, detail: reason });
   }
 
   private async release(): Promise<void> {

@@ -3,13 +3,14 @@
  * sentinel file, the lock, the Node, a deadline of the current step) or the --period resync.
  */
 import { evaluateGates } from '../gates/index.ts';
+import { evaluateHealth } from '../health/evaluate.ts';
 import { statusMessage as describe } from '../kube/errors.ts';
 import { liveEntries } from '../lock/codec.ts';
 import type { Logger } from '../observe/log.ts';
 import { type ActionDeps, Actions, KURED_IN_PROGRESS, KURED_MOST_RECENT } from './actions.ts';
 import { decide, type Phase, type Step } from './decide.ts';
 import { observe, type Snapshot } from './observe.ts';
-import type { Gate, Sentinel } from './ports.ts';
+import type { Gate, PodHealth, Sentinel } from './ports.ts';
 import type { AgentSettings } from './settings.ts';
 
 export interface AgentDeps extends ActionDeps {
@@ -18,6 +19,8 @@ export interface AgentDeps extends ActionDeps {
   /** Subscriptions that call wake() when the lock or the Node changes; each returns a stop function. */
   watches: ((wake: () => void) => () => void)[];
   logger: Logger;
+  /** The node's pods after a reboot (watched only while the node settles). */
+  podHealth: PodHealth;
 }
 
 const PROGRESS: ReadonlySet<Step['action']> = new Set([
@@ -25,6 +28,8 @@ const PROGRESS: ReadonlySet<Step['action']> = new Set([
   'drain',
   'reboot',
   'finish',
+  'settle',
+  'halt',
   'release',
   'abort',
   'adoptLock',
@@ -39,8 +44,11 @@ export class Agent {
   private wakeUp: (() => void) | undefined;
   private woken = false;
   private lastLine = '';
+  private settlingReported = false;
   private blockedSince: number | undefined;
   private blockedNotified = false;
+  /** Stops the watch of the node's pods; set only while the node settles after a reboot. */
+  private stopPodWatch: (() => void) | undefined;
   /** True once the agent has read the cluster successfully: the /readyz answer. */
   ready = false;
   private done: Promise<void> | undefined;
@@ -91,12 +99,18 @@ export class Agent {
       if (this.now() >= resyncAt) resyncAt = this.now() + this.s.periodMs;
     }
     for (const stop of unsubscribe) stop();
+    this.followPods(false);
   }
 
   /** One observe-decide-act turn (the loop's body; unit tests drive it directly). */
   async reconcileOnce(signal: AbortSignal = this.stopper.signal): Promise<{ step: Step; snap: Snapshot }> {
     const snap = await observe({ ...this.d, now: () => this.d.clock.now() }, this.s);
-    const policy = { rebootTimeoutMs: this.s.rebootTimeoutMs, lockReleaseDelayMs: this.s.lockReleaseDelayMs };
+    const policy = {
+      rebootTimeoutMs: this.s.rebootTimeoutMs,
+      lockReleaseDelayMs: this.s.lockReleaseDelayMs,
+      postRebootTimeoutMs: this.s.postRebootTimeoutMs,
+      haltOnFailure: this.s.haltOnFailure,
+    };
     let step = decide(snap.observation, policy);
     if (step.action === 'checkGates') {
       await this.annotateRebootNeeded(snap);
@@ -104,10 +118,40 @@ export class Agent {
       snap.observation.gate = verdict.open ? verdict : { ...verdict, gate: verdict.gate ?? 'gate' };
       step = decide(snap.observation, policy);
     }
+    if (step.action === 'checkHealth') {
+      // Watch first, then read: a pod that turns Ready in between still wakes us.
+      this.followPods(true);
+      snap.observation.health = await this.checkHealth(snap);
+      step = decide(snap.observation, policy);
+    }
+    const cycle = snap.observation.node.cycle;
+    this.followPods(cycle?.phase === 'settling' && step.action !== 'settle' && step.action !== 'forget');
     this.report(step, snap);
     await this.decorate(step, snap);
     await this.actions.perform(step, snap, signal);
     return { step, snap };
+  }
+
+  private checkHealth(snap: Snapshot) {
+    const rebootedAfter = snap.observation.node.cycle?.rebootedAfter;
+    const alerts = this.s.postRebootCheckAlerts
+      ? this.d.gates.find((g) => g.name === 'prometheus')
+      : undefined;
+    return evaluateHealth(
+      { pods: this.d.podHealth, alerts },
+      rebootedAfter ? new Date(rebootedAfter) : undefined,
+      snap.observation.now,
+      this.s.gateRecheckMs,
+    );
+  }
+
+  /** The pod watch exists only on a node settling after its reboot: an idle fleet watches no pods. */
+  private followPods(on: boolean): void {
+    if (on && !this.stopPodWatch) this.stopPodWatch = this.d.podHealth.watch(this.wake);
+    if (!on && this.stopPodWatch) {
+      this.stopPodWatch();
+      this.stopPodWatch = undefined;
+    }
   }
 
   /** When to look again after a step that waits. */
@@ -141,6 +185,8 @@ export class Agent {
     telemetry.setLockHolders(liveEntries(snap.lock, snap.observation.now).map((e) => e.nodeID));
     const gate = step.action === 'wait' ? step.gate : undefined;
     telemetry.setBlocked(gate);
+    const cycle = snap.observation.node.cycle;
+    telemetry.setHalted(cycle?.phase === 'settling' ? cycle.halted : undefined);
     await this.notifyLongBlock(step);
     const key = this.s.preferNoScheduleTaint;
     if (!key) return;
@@ -177,6 +223,12 @@ export class Agent {
       const eventReason = step.taint ? 'WaitingForLock' : 'RebootBlocked';
       void this.d.events.record('Normal', eventReason, 'Wait', `Reboot needed; ${step.reason}`);
     }
+    // One Event when the healthy wait begins, not one per pod that turns Ready.
+    const settling = step.action === 'wait' && step.phase === 'settling';
+    if (settling && !this.settlingReported) {
+      void this.d.events.record('Normal', 'WaitingForHealthy', 'Wait', `Back on a new boot; ${step.reason}`);
+    }
+    this.settlingReported = settling;
   }
 
   private sleepUntil(at: number, signal: AbortSignal): Promise<void> {
@@ -200,7 +252,8 @@ function phaseOf(step: Step, snap: Snapshot): Phase {
   if (step.action === 'idle') return 'idle';
   if (step.action === 'wait') return step.phase;
   const cycle = snap.observation.node.cycle?.phase;
-  if (cycle === 'rebooting' || cycle === 'releasing') return cycle;
+  if (step.action === 'halt') return 'halted';
+  if (cycle === 'rebooting' || cycle === 'settling' || cycle === 'releasing') return cycle;
   return cycle === 'draining' ? 'draining' : 'waiting';
 }
 
@@ -212,6 +265,8 @@ function describeStep(step: Step): string {
       return `reboot held back: ${step.reason}`;
     case 'checkGates':
       return 'checking the reboot gates';
+    case 'checkHealth':
+      return 'checking whether the node is healthy';
     case 'acquire':
       return 'reboot needed; taking the lock';
     case 'drain':
@@ -222,6 +277,12 @@ function describeStep(step: Step): string {
       return step.uncordon
         ? 'node rebooted; uncordoning'
         : 'node rebooted; leaving it cordoned as it was before';
+    case 'settle':
+      return step.unhealthy
+        ? 'not healthy in time; releasing anyway (--halt-on-failure=false)'
+        : 'node is healthy';
+    case 'halt':
+      return `rollout halted: ${step.reason}`;
     case 'release':
       return 'releasing the lock';
     case 'abort':

@@ -5,7 +5,8 @@
  */
 export const CYCLE_ANNOTATION = 'kured-ts.dev/reboot-cycle';
 
-export type CyclePhase = 'draining' | 'rebooting' | 'releasing' | 'backoff';
+/** settling: back on a new boot and uncordoned, holding the lock until the node is healthy. */
+export type CyclePhase = 'draining' | 'rebooting' | 'settling' | 'releasing' | 'backoff';
 
 export interface Cycle {
   phase: CyclePhase;
@@ -21,9 +22,13 @@ export interface Cycle {
   until?: string;
   /** backoff: why the last attempt was given up. */
   reason?: string;
+  /** settling: when the reboot began (the rebooting phase's start); pod states older than this are stale. */
+  rebootedAfter?: string;
+  /** settling: set when the node was not healthy within --post-reboot-timeout: why (the rollout halts). */
+  halted?: string;
 }
 
-const PHASES: readonly CyclePhase[] = ['draining', 'rebooting', 'releasing', 'backoff'];
+const PHASES: readonly CyclePhase[] = ['draining', 'rebooting', 'settling', 'releasing', 'backoff'];
 
 /** undefined for no annotation; a malformed one reads as a backoff so that nothing drastic follows. */
 export function parseCycle(raw: string | undefined, now: Date): Cycle | undefined {

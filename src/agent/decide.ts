@@ -25,11 +25,20 @@ export interface Observation {
   };
   /** The first closed gate, when the gates were evaluated (only needed before taking the lock). */
   gate: { open: true } | { open: false; gate: string; reason: string; retryAt?: Date } | undefined;
+  /** Is the node healthy again after its reboot? Only evaluated when asked (checkHealth). */
+  health: Health | undefined;
 }
+
+/** What keeps a rebooted node from counting as back (the pods, an alert); retryAt when it must be asked again. */
+export type Health = { healthy: true } | { healthy: false; reason: string; retryAt?: Date };
 
 export interface Policy {
   rebootTimeoutMs: number;
   lockReleaseDelayMs: number;
+  /** How long a rebooted node may take to be healthy; 0 skips the healthy wait. */
+  postRebootTimeoutMs: number;
+  /** When it is not healthy in time: keep the lock (halt the rollout), or release as kured does. */
+  haltOnFailure: boolean;
 }
 
 export type Step =
@@ -39,14 +48,20 @@ export type Step =
   | { action: 'wait'; phase: Phase; reason: string; until?: Date; taint?: boolean; gate?: string }
   /** Evaluate the gates first (the observation did not include them). */
   | { action: 'checkGates' }
+  /** Evaluate the node's health first (the observation did not include it). */
+  | { action: 'checkHealth' }
   /** Take a lock slot, then record the cycle (draining) before touching the node. */
   | { action: 'acquire' }
   /** Cordon (if ours to cordon) and drain; on success go on to reboot. */
   | { action: 'drain'; cordon: boolean }
   /** Record the boot ID and ask the host to reboot. */
   | { action: 'reboot'; bootID: string }
-  /** The node is back on a new boot: uncordon if we cordoned it, then hold for the release delay. */
+  /** The node is back on a new boot: uncordon if we cordoned it, then wait for it to be healthy. */
   | { action: 'finish'; uncordon: boolean }
+  /** Healthy (or given up on, `unhealthy` says why): hold the lock for the release delay, then release. */
+  | { action: 'settle'; unhealthy?: string }
+  /** Not healthy within --post-reboot-timeout: keep the lock, mark the cycle halted, notify once. */
+  | { action: 'halt'; reason: string }
   /** Hand the lock back, then forget the cycle. */
   | { action: 'release' }
   /** Give this attempt up: uncordon if ours, release the lock if held, back off. */
@@ -56,7 +71,7 @@ export type Step =
   /** The cycle is over: remove its annotation. */
   | { action: 'forget' };
 
-export type Phase = 'idle' | 'waiting' | 'draining' | 'rebooting' | 'releasing';
+export type Phase = 'idle' | 'waiting' | 'draining' | 'rebooting' | 'settling' | 'halted' | 'releasing';
 
 export function decide(o: Observation, p: Policy): Step {
   const cycle = o.node.cycle;
@@ -115,6 +130,9 @@ function continueCycle(o: Observation, cycle: Cycle, p: Policy): Step {
       };
     }
 
+    case 'settling':
+      return settle(o, cycle, p, stillCordonedByUs);
+
     case 'releasing': {
       if (stillCordonedByUs) return { action: 'finish', uncordon: true };
       if (!o.lock.mine) return { action: 'forget' };
@@ -145,4 +163,35 @@ function continueCycle(o: Observation, cycle: Cycle, p: Policy): Step {
       return { action: 'forget' };
     }
   }
+}
+
+/**
+ * Back on a new boot and uncordoned, holding the lock until the node is healthy: its DaemonSet pods
+ * and selected pods Ready (and, if asked, no alert firing) within --post-reboot-timeout. Otherwise
+ * the rollout halts here: the lock stays, so no other node goes down, until the node is healthy or
+ * an operator releases the lock.
+ */
+function settle(o: Observation, cycle: Cycle, p: Policy, stillCordonedByUs: boolean): Step {
+  // Killed between recording "back" and the uncordon: the uncordon never waits for health.
+  if (stillCordonedByUs) return { action: 'finish', uncordon: true };
+  // Released by an operator (kured-ts resume, or the lock removed by hand): the rollout goes on.
+  if (!o.lock.mine) return { action: 'forget' };
+  if (p.postRebootTimeoutMs <= 0) return { action: 'settle' };
+  if (!o.health) return { action: 'checkHealth' };
+  if (o.health.healthy) return { action: 'settle' };
+  const { reason, retryAt } = o.health;
+  const deadline = Date.parse(cycle.since) + p.postRebootTimeoutMs;
+  if (o.now.getTime() < deadline) {
+    const until = new Date(Math.min(deadline, retryAt?.getTime() ?? deadline));
+    return { action: 'wait', phase: 'settling', reason: `back; waiting until healthy: ${reason}`, until };
+  }
+  const late = `not healthy within ${Math.round(p.postRebootTimeoutMs / 1000)}s of being back: ${reason}`;
+  if (!p.haltOnFailure) return { action: 'settle', unhealthy: late };
+  if (!cycle.halted) return { action: 'halt', reason };
+  return {
+    action: 'wait',
+    phase: 'halted',
+    reason: `rollout halted: ${reason}`,
+    ...(retryAt ? { until: retryAt } : {}),
+  };
 }

@@ -43,6 +43,7 @@ export async function observe(
       },
       lock: { mine, acquirable, holders: describeHolders(lock, now) },
       gate: undefined,
+      health: undefined,
     },
   };
 }

@@ -25,16 +25,27 @@ export interface Gate {
 /** A closed gate may know when it opens again (the window does): the agent sleeps until then. */
 export type GateVerdict = { open: true } | { open: false; reason: string; retryAt?: Date };
 
-export type NotificationKind = 'drain' | 'reboot' | 'uncordon' | 'drainFailed' | 'blocked';
+export type NotificationKind = 'drain' | 'reboot' | 'uncordon' | 'drainFailed' | 'blocked' | 'halted';
 export interface Notification {
   kind: NotificationKind;
   node: string;
-  /** Extra words for the failure and blocked templates (the cause). */
+  /** Extra words for the failure, blocked and halted templates (the cause). */
   detail?: string;
 }
 /** Fire and forget: a notifier never throws and never delays the reboot cycle. */
 export interface Notifier {
   notify(n: Notification): void;
+}
+
+/**
+ * The node's pods after a reboot: which keep it from counting as back. Followed by one watch of the
+ * node's pods, started only while the node settles (an idle agent watches no pods).
+ */
+export interface PodHealth {
+  /** Why the node is not healthy yet, one phrase per pod (empty: healthy); pod states older than `since` are stale. */
+  problems(since: Date | undefined): Promise<string[]>;
+  /** Calls onChange when one of the node's pods may have changed readiness; returns a stop function. */
+  watch(onChange: () => void): () => void;
 }
 
 export interface Rebooter {
@@ -92,10 +103,14 @@ export interface EventsPort {
 /** What the agent reports as metrics (src/observe/metrics.ts implements it). */
 export interface Telemetry {
   setRebootRequired(required: boolean): void;
-  setPhase(phase: 'idle' | 'waiting' | 'draining' | 'rebooting' | 'releasing'): void;
+  setPhase(phase: import('./decide.ts').Phase): void;
   setLockHolders(holders: string[]): void;
   setBlocked(gate: string | undefined): void;
   observeDrain(seconds: number, ok: boolean): void;
   observeReboot(seconds: number): void;
   setCordonedSince(since: Date | undefined): void;
+  /** Why the rollout is halted on this node; undefined when it is not. */
+  setHalted(reason: string | undefined): void;
+  /** A rebooted node became healthy this long after it was back Ready. */
+  observeHealthyWait(seconds: number): void;
 }

@@ -18,6 +18,9 @@ export type AgentSettings = Pick<
   | 'postRebootNodeLabels'
   | 'preferNoScheduleTaint'
   | 'notifyBlockedAfterMs'
+  | 'postRebootTimeoutMs'
+  | 'postRebootCheckAlerts'
+  | 'haltOnFailure'
 > & {
   /** How often closed gates are checked again (they cannot all be watched). */
   gateRecheckMs: number;

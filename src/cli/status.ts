@@ -27,12 +27,15 @@ export async function status(config: Config, out: (line: string) => void): Promi
     .filter((e) => e.reportingController === 'kured-ts.dev/agent')
     .sort((a, b) => eventMs(a.eventTime) - eventMs(b.eventTime));
   const lastEvent = new Map(events.map((e) => [e.regarding?.name ?? '', `${e.reason}: ${e.note ?? ''}`]));
-  const rows = nodes.map((n) => {
-    const cycle = parseCycle(n.annotations[CYCLE_ANNOTATION], now);
+  const cycles = nodes.map((n) => ({ node: n, cycle: parseCycle(n.annotations[CYCLE_ANNOTATION], now) }));
+  for (const { node, cycle } of cycles) {
+    if (cycle?.phase === 'settling' && cycle.halted) out(haltedLine(node.name, cycle.halted));
+  }
+  const rows = cycles.map(({ node: n, cycle }) => {
     return [
       n.name,
       `${n.ready ? 'Ready' : 'NotReady'}${n.unschedulable ? ',SchedulingDisabled' : ''}`,
-      cycle?.phase ?? '-',
+      cycle?.phase === 'settling' && cycle.halted ? 'halted' : (cycle?.phase ?? '-'),
       cycle?.since ?? '-',
       (lastEvent.get(n.name) ?? '-').slice(0, 100),
     ];
@@ -41,6 +44,11 @@ export async function status(config: Config, out: (line: string) => void): Promi
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [header, ...rows])
     out(r.map((v, i) => (i < r.length - 1 ? v.padEnd(widths[i]!) : v)).join('  '));
+}
+
+/** The line an operator looks for first: which node stopped the rollout, and why. */
+export function haltedLine(node: string, reason: string): string {
+  return `rollout halted: ${node} did not come back healthy: ${reason} (it keeps the lock until it is healthy, or until its lock entry is released)`;
 }
 
 /** eventTime comes back as a Date or as a MicroTime string, depending on the client's serializer. */

@@ -89,4 +89,13 @@ export interface Config {
   messageTemplateBlocked: string;
   /** Notify once when a needed reboot stays blocked this long (0: never). */
   notifyBlockedAfterMs: number;
+  /** What counts as back after a reboot, besides the node's DaemonSet pods: pods that must be Ready. */
+  postRebootReadySelector: string[];
+  /** Also wait for the Prometheus gate to be open again before releasing the lock. */
+  postRebootCheckAlerts: boolean;
+  /** How long a rebooted node may take to be healthy (0: no healthy wait). */
+  postRebootTimeoutMs: number;
+  /** Not healthy in time: keep the lock and halt the rollout (true) or release as kured does. */
+  haltOnFailure: boolean;
+  messageTemplateHalted: string;
 }

@@ -303,6 +303,42 @@ export const FLAGS: FlagSpec[] = [
     field: 'notifyBlockedAfterMs',
     extra: true,
   },
+  {
+    flag: 'post-reboot-ready-selector',
+    kind: 'array',
+    default: '',
+    help: 'after the reboot, pods on this node matching this selector must be Ready before the lock is released (repeatable; DaemonSet pods always are)',
+    extra: true,
+  },
+  {
+    flag: 'post-reboot-check-alerts',
+    kind: 'bool',
+    default: 'false',
+    help: 'after the reboot, also wait for the Prometheus alerts (--prometheus-url) to clear before releasing the lock',
+    extra: true,
+  },
+  {
+    flag: 'post-reboot-timeout',
+    kind: 'duration',
+    default: '10m',
+    help: 'how long a rebooted node may take to be healthy again (0: release as soon as it is Ready)',
+    field: 'postRebootTimeoutMs',
+    extra: true,
+  },
+  {
+    flag: 'halt-on-failure',
+    kind: 'bool',
+    default: 'true',
+    help: 'a node not healthy within --post-reboot-timeout keeps the lock: the rollout halts until it is healthy or the lock is released',
+    extra: true,
+  },
+  {
+    flag: 'message-template-halted',
+    kind: 'string',
+    default: 'Rollout halted: node %s did not come back healthy: %s',
+    help: 'halted-rollout notification; node, then cause',
+    extra: true,
+  },
 ];
 
 export function envName(flag: string): string {

@@ -167,6 +167,10 @@ function validate(c: Config): string[] {
         : undefined,
     () => (c.periodMs <= 0 ? '--period must be more than 0' : undefined),
     () => (c.drainParallelism < 1 ? '--drain-parallelism must be 1 or more' : undefined),
+    () =>
+      c.postRebootCheckAlerts && !c.prometheusUrl
+        ? '--post-reboot-check-alerts needs --prometheus-url (the alerts it waits for); set both or drop it'
+        : undefined,
     // The reboot window, the Prometheus URL and the host commands are checked here too, so that
     // every flag is checked before the agent touches files or the network.
     () => attempt(() => parseDays(c.rebootDays)),
@@ -187,6 +191,10 @@ function validate(c: Config): string[] {
       attempt(() => {
         raw.postRebootNodeLabels = labels(raw.postRebootNodeLabels as string[], 'post-reboot-node-labels');
       }),
+    () => {
+      c.postRebootReadySelector = c.postRebootReadySelector.map((sel) => sel.trim()).filter(Boolean);
+      return undefined;
+    },
   ];
   const problems: string[] = [];
   for (const check of checks) {

@@ -15,7 +15,19 @@ export function watchNamed(
   logger: Logger,
   relevant: (obj: k8s.KubernetesObject) => string = (obj) => obj.metadata?.resourceVersion ?? '',
 ): () => void {
-  let lastKey: string | undefined;
+  return watchSelected(config, collectionPath, `metadata.name=${name}`, onChange, logger, relevant);
+}
+
+/** watchNamed for every object a field selector picks (e.g. the pods on one node), keyed per object. */
+export function watchSelected(
+  config: k8s.KubeConfig,
+  collectionPath: string,
+  fieldSelector: string,
+  onChange: () => void,
+  logger: Logger,
+  relevant: (obj: k8s.KubernetesObject) => string = (obj) => obj.metadata?.resourceVersion ?? '',
+): () => void {
+  const lastKeys = new Map<string, string>();
   let stopped = false;
   let current: AbortController | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
@@ -29,13 +41,14 @@ export function watchNamed(
     try {
       current = await watch.watch(
         collectionPath,
-        { fieldSelector: `metadata.name=${name}`, allowWatchBookmarks: false },
+        { fieldSelector, allowWatchBookmarks: false },
         (phase, obj: k8s.KubernetesObject) => {
           failures = 0;
           if (phase === 'BOOKMARK') return;
+          const id = `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
           const key = `${phase === 'DELETED' ? 'deleted' : ''}${relevant(obj)}`;
-          if (key === lastKey) return;
-          lastKey = key;
+          if (key === lastKeys.get(id)) return;
+          lastKeys.set(id, key);
           onChange();
         },
         (err) => restart(err),

@@ -22,6 +22,7 @@ export type NotifyConfig = Pick<
   | 'messageTemplateUncordon'
   | 'messageTemplateDrainFailed'
   | 'messageTemplateBlocked'
+  | 'messageTemplateHalted'
 >;
 
 export interface NotifierOptions {
@@ -108,6 +109,7 @@ export function templatesFrom(config: NotifyConfig): MessageTemplates {
     uncordon: config.messageTemplateUncordon || DEFAULT_TEMPLATES.uncordon,
     drainFailed: config.messageTemplateDrainFailed || DEFAULT_TEMPLATES.drainFailed,
     blocked: config.messageTemplateBlocked || DEFAULT_TEMPLATES.blocked,
+    halted: config.messageTemplateHalted || DEFAULT_TEMPLATES.halted,
   };
 }
 

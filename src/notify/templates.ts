@@ -1,15 +1,16 @@
-/** Message templates: kured's `%s` is the node name; the failure and blocked templates take a second `%s`, the cause. */
+/** Message templates: kured's `%s` is the node name; the failure, blocked and halted templates take a second `%s`, the cause. */
 import type { Notification, NotificationKind } from '../agent/ports.ts';
 
 export type MessageTemplates = Record<NotificationKind, string>;
 
-/** kured's defaults for drain, reboot and uncordon; ours for the two kured lacks. */
+/** kured's defaults for drain, reboot and uncordon; ours for the three kured lacks. */
 export const DEFAULT_TEMPLATES: Readonly<MessageTemplates> = Object.freeze({
   drain: 'Draining node %s',
   reboot: 'Rebooting node %s',
   uncordon: 'Node %s rebooted & uncordoned successfully!',
   drainFailed: 'Draining node %s failed: %s',
   blocked: 'Reboot of node %s is blocked: %s',
+  halted: 'Rollout halted: node %s did not come back healthy: %s',
 });
 
 /**

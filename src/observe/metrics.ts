@@ -7,7 +7,15 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { Telemetry } from '../agent/ports.ts';
 
 export type NodePhase = Parameters<Telemetry['setPhase']>[0];
-export const NODE_PHASES: readonly NodePhase[] = ['idle', 'waiting', 'draining', 'rebooting', 'releasing'];
+export const NODE_PHASES: readonly NodePhase[] = [
+  'idle',
+  'waiting',
+  'draining',
+  'rebooting',
+  'settling',
+  'halted',
+  'releasing',
+];
 /** Pre-created at 0 so that queries and alerts see the series before the first block. */
 const KNOWN_GATES = ['window', 'prometheus', 'pods'];
 
@@ -24,6 +32,8 @@ export class AgentMetrics implements Telemetry {
   private readonly reboots: Counter<'node'>;
   private readonly drainFailures: Counter<'node'>;
   private readonly cordonedSince: Gauge<'node'>;
+  private readonly halted: Gauge<'node'>;
+  private readonly healthyWait: Histogram<'node'>;
 
   constructor(node: string, opts: { registry?: Registry; defaultMetrics?: boolean } = {}) {
     this.node = node;
@@ -38,7 +48,7 @@ export class AgentMetrics implements Telemetry {
     });
     this.phase = new Gauge({
       name: 'kured_ts_node_phase',
-      help: "1 for the node's current phase of the reboot cycle (idle, waiting, draining, rebooting, releasing).",
+      help: "1 for the node's current phase of the reboot cycle (idle, waiting, draining, rebooting, settling, halted, releasing).",
       labelNames: ['node', 'phase'],
       registers,
     });
@@ -86,6 +96,20 @@ export class AgentMetrics implements Telemetry {
       labelNames: ['node'],
       registers,
     });
+    this.halted = new Gauge({
+      name: 'kured_ts_rollout_halted',
+      help: 'Whether the rollout is halted on this node: it did not come back healthy within --post-reboot-timeout and keeps the lock (the reason is in kured-ts status and the log).',
+      labelNames: ['node'],
+      registers,
+    });
+    this.healthyWait = new Histogram({
+      name: 'kured_ts_healthy_wait_seconds',
+      help: 'Time from the node being back Ready after a reboot until it was healthy (its DaemonSet and selected pods Ready).',
+      labelNames: ['node'],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800],
+      registers,
+    });
+    this.setHalted(undefined);
     this.setRebootRequired(false);
     this.setPhase('idle');
     this.setBlocked(undefined);
@@ -126,5 +150,13 @@ export class AgentMetrics implements Telemetry {
 
   setCordonedSince(since: Date | undefined): void {
     this.cordonedSince.labels(this.node).set(since ? Math.floor(since.getTime() / 1000) : 0);
+  }
+
+  setHalted(reason: string | undefined): void {
+    this.halted.labels(this.node).set(reason === undefined ? 0 : 1);
+  }
+
+  observeHealthyWait(seconds: number): void {
+    this.healthyWait.labels(this.node).observe(seconds);
   }
 }

@@ -62,7 +62,12 @@ interface Grant {
 }
 
 /** Verbs without which a reboot still happens, later or with fewer Events: the request is still refused. */
-const DEGRADING = new Set(['core nodes watch', 'apps daemonsets watch', 'events.k8s.io events create']);
+const DEGRADING = new Set([
+  'core nodes watch',
+  'apps daemonsets watch',
+  'core pods watch',
+  'events.k8s.io events create',
+]);
 
 function grantsOf(rendered: Obj[]): Grant[] {
   const grants: Grant[] = [];
@@ -73,7 +78,8 @@ function grantsOf(rendered: Obj[]): Grant[] {
       for (const verb of rule.verbs) {
         const id = `${group || 'core'} ${rule.resources![0]} ${verb}`;
         const namespace =
-          role.metadata.namespace ?? (resource === 'pods' && verb !== 'list' ? WORKLOAD_NS : undefined);
+          role.metadata.namespace ??
+          (resource === 'pods' && verb !== 'list' && verb !== 'watch' ? WORKLOAD_NS : undefined);
         grants.push({
           id,
           kind: role.kind,
@@ -247,6 +253,7 @@ describe('the chart RBAC, with the agents on the control plane', () => {
     'core nodes patch',
     'core pods get',
     'core pods list',
+    'core pods watch',
     'core pods/eviction create',
     'apps daemonsets get',
     'apps daemonsets watch',

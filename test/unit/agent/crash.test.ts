@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { Agent } from '../../../src/agent/agent.ts';
 import { CYCLE_ANNOTATION } from '../../../src/agent/cycle.ts';
 import type { AgentSettings } from '../../../src/agent/settings.ts';
+import { releaseHalted } from '../../../src/health/release.ts';
 import { FakeClock, Killed, ports, World } from '../support/fakes.ts';
 
 const settings: AgentSettings = {
@@ -29,6 +30,9 @@ const settings: AgentSettings = {
   gateRecheckMs: 60_000,
   nodePollMs: 5_000,
   notifyBlockedAfterMs: 0,
+  postRebootTimeoutMs: 600_000,
+  postRebootCheckAlerts: false,
+  haltOnFailure: true,
 };
 
 function agent(world: World, clock: FakeClock, s: AgentSettings = settings): Agent {
@@ -155,4 +159,178 @@ test('waiting for the lock sets the PreferNoSchedule taint, and removes it once 
   await a.reconcileOnce();
   await a.reconcileOnce();
   assert.deepEqual(world.node.taints, []);
+});
+
+const T0 = Date.parse('2026-11-23T12:00:00Z');
+
+test('the lock is held until the rebooted node is healthy, and the release delay runs after that', async () => {
+  const world = new World();
+  world.sentinel = true;
+  world.podsReadyAt = T0 + 3 * 60_000;
+  await converge(world, new FakeClock());
+  assert.equal(world.reboots, 1);
+  assert.equal(world.node.unschedulable, false);
+  assert.ok(
+    (world.lockReleasedAt ?? 0) >= world.podsReadyAt + settings.lockReleaseDelayMs,
+    `released at +${((world.lockReleasedAt ?? 0) - T0) / 1000}s`,
+  );
+  assert.ok(world.events.includes('WaitingForHealthy'));
+  assert.ok(world.events.includes('Healthy'));
+  assert.ok(!world.notifications.some((n) => n.kind === 'halted'));
+});
+
+for (const preCordoned of [false, true]) {
+  test(`killed before each write, with a healthy wait after the reboot, it converges (node ${preCordoned ? 'cordoned by an admin' : 'schedulable'} before)`, async () => {
+    const setup = (w: World) => {
+      w.sentinel = true;
+      w.node.unschedulable = preCordoned;
+      w.podsReadyAt = T0 + 2 * 60_000;
+    };
+    const probe = new World();
+    setup(probe);
+    let writes = 0;
+    const spend = probe.spend.bind(probe);
+    probe.spend = () => {
+      writes++;
+      spend();
+    };
+    await converge(probe, new FakeClock());
+    for (let k = 0; k <= writes; k++) {
+      const world = new World();
+      setup(world);
+      world.budget = k;
+      await converge(world, new FakeClock());
+      assert.equal(world.reboots, 1, `kill before write ${k}: ${world.reboots} reboots`);
+      assert.equal(world.node.unschedulable, preCordoned, `kill before write ${k}: cordon state`);
+      assert.equal(world.lock, undefined, `kill before write ${k}: lock left`);
+      assert.ok(
+        (world.lockReleasedAt ?? 0) >= world.podsReadyAt,
+        `kill before write ${k}: released unhealthy`,
+      );
+    }
+  });
+}
+
+/** Turns one agent until `until` says stop (advancing fake time over waits); returns the last step. */
+async function turn(a: Agent, clock: FakeClock, until: (action: string) => boolean, max = 50) {
+  for (let i = 0; i < max; i++) {
+    const { step } = await a.reconcileOnce();
+    if (until(step.action)) return step;
+    if (step.action === 'wait')
+      clock.advance(step.until ? Math.max(1, step.until.getTime() - clock.now().getTime()) : 1000);
+  }
+  assert.fail('the expected step never came');
+}
+
+/** Runs an agent up to the reboot, which kills it (the fake's budget), as the host going down does. */
+async function rebootThrough(world: World, clock: FakeClock): Promise<void> {
+  await assert.rejects(
+    turn(agent(world, clock), clock, () => false),
+    Killed,
+  );
+  assert.equal(world.reboots, 1);
+  world.budget = Number.POSITIVE_INFINITY;
+}
+
+test('not healthy within --post-reboot-timeout: uncordoned, lock kept, halted once, resumes by itself', async () => {
+  const world = new World();
+  const clock = new FakeClock();
+  world.sentinel = true;
+  world.podsReadyAt = Number.POSITIVE_INFINITY;
+  await rebootThrough(world, clock);
+  let a = agent(world, clock);
+  const halted = await turn(a, clock, (action) => action === 'halt');
+  assert.equal(halted.action, 'halt');
+  assert.ok(clock.now().getTime() - T0 >= settings.postRebootTimeoutMs);
+  assert.equal(world.node.unschedulable, false, 'uncordoned although not healthy');
+  assert.match(world.lock ?? '', /"nodeID":"n1"/, 'the lock is kept');
+  assert.match(world.node.annotations[CYCLE_ANNOTATION] ?? '', /"halted":"pod kube-system\/cni-x not Ready"/);
+  assert.equal(world.halted, 'pod kube-system/cni-x not Ready');
+  assert.ok(world.events.includes('RolloutHalted'));
+  assert.equal(world.podWatches, 1, 'one pod watch while halted');
+
+  // Time passes, the agent restarts: still halted, and no second notification.
+  const { step } = await a.reconcileOnce();
+  assert.deepEqual([step.action, step.action === 'wait' && step.phase], ['wait', 'halted']);
+  a = agent(world, clock);
+  clock.advance(3_600_000);
+  await a.reconcileOnce();
+  assert.equal(world.notifications.filter((n) => n.kind === 'halted').length, 1);
+  assert.deepEqual(
+    world.notifications.find((n) => n.kind === 'halted'),
+    {
+      kind: 'halted',
+      node: 'n1',
+      detail: 'pod kube-system/cni-x not Ready',
+    },
+  );
+
+  world.podsReadyAt = clock.now().getTime();
+  await turn(a, clock, (action) => action === 'release');
+  assert.equal(world.lock, undefined);
+  assert.equal(world.halted, undefined);
+  assert.equal(world.node.annotations[CYCLE_ANNOTATION], undefined);
+  assert.equal(
+    world.podWatches,
+    1,
+    "only the restarted agent's watch is left; the killed one's never closed",
+  );
+});
+
+test('a halted node released by an operator (its lock entry removed) forgets its cycle and stops watching pods', async () => {
+  const world = new World();
+  const clock = new FakeClock();
+  world.sentinel = true;
+  world.podsReadyAt = Number.POSITIVE_INFINITY;
+  await rebootThrough(world, clock);
+  const a = agent(world, clock);
+  await turn(a, clock, (action) => action === 'halt');
+  assert.equal(world.podWatches, 1);
+  world.lock = undefined;
+  await turn(a, clock, (action) => action === 'idle');
+  assert.equal(world.node.annotations[CYCLE_ANNOTATION], undefined);
+  assert.equal(world.podWatches, 0);
+  assert.equal(world.reboots, 1);
+});
+
+test('--halt-on-failure=false: not healthy in time, the lock is released anyway (kured)', async () => {
+  const world = new World();
+  world.sentinel = true;
+  world.podsReadyAt = Number.POSITIVE_INFINITY;
+  await converge(world, new FakeClock(), { ...settings, haltOnFailure: false });
+  assert.equal(world.lock, undefined);
+  assert.ok((world.lockReleasedAt ?? 0) - T0 >= settings.postRebootTimeoutMs);
+  assert.ok(world.events.includes('NotHealthy'));
+  assert.ok(!world.notifications.some((n) => n.kind === 'halted'));
+});
+
+test('--post-reboot-timeout=0: released as soon as the node is back, pods not looked at', async () => {
+  const world = new World();
+  world.sentinel = true;
+  world.podsReadyAt = Number.POSITIVE_INFINITY;
+  await converge(world, new FakeClock(), { ...settings, postRebootTimeoutMs: 0 });
+  assert.equal(world.lock, undefined);
+  assert.equal(world.podWatches, 0);
+});
+
+test('releaseHalted (kured-ts resume) lets a halted node go, and refuses a node that is not halted', async () => {
+  const world = new World();
+  const clock = new FakeClock();
+  world.sentinel = true;
+  world.podsReadyAt = Number.POSITIVE_INFINITY;
+  const { node, lock } = ports(world, clock);
+  assert.deepEqual(await releaseHalted(node, lock, clock.now()), {
+    released: false,
+    why: 'n1 is not halted (its cycle: none)',
+  });
+  await rebootThrough(world, clock);
+  const a = agent(world, clock);
+  await turn(a, clock, (action) => action === 'halt');
+  assert.deepEqual(await releaseHalted(node, lock, clock.now()), {
+    released: true,
+    reason: 'pod kube-system/cni-x not Ready',
+  });
+  await turn(a, clock, (action) => action === 'idle');
+  assert.equal(world.lock, undefined);
+  assert.equal(world.node.annotations[CYCLE_ANNOTATION], undefined);
 });

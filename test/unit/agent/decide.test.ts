@@ -5,7 +5,12 @@ import { decide, type Observation, type Step } from '../../../src/agent/decide.t
 import type { LockEntry } from '../../../src/lock/codec.ts';
 
 const NOW = new Date('2026-11-23T12:00:00Z');
-const policy = { rebootTimeoutMs: 15 * 60_000, lockReleaseDelayMs: 60_000 };
+const policy = {
+  rebootTimeoutMs: 15 * 60_000,
+  lockReleaseDelayMs: 60_000,
+  postRebootTimeoutMs: 10 * 60_000,
+  haltOnFailure: true,
+};
 const ago = (ms: number) => new Date(NOW.getTime() - ms).toISOString();
 const mine = (unschedulableBefore = false): LockEntry => ({
   nodeID: 'n1',
@@ -29,6 +34,8 @@ interface Row {
   mine?: LockEntry;
   acquirable?: boolean;
   gate?: Observation['gate'];
+  health?: Observation['health'];
+  policy?: Partial<typeof policy>;
   expect: Partial<Step> & Pick<Step, 'action'>;
 }
 
@@ -138,6 +145,96 @@ const table: Row[] = [
     expect: { action: 'abort', uncordon: true },
   },
   {
+    when: 'settling (back, uncordoned), health not yet asked',
+    mine: mine(),
+    cycle: cycle({ phase: 'settling', since: ago(10_000) }),
+    expect: { action: 'checkHealth' },
+  },
+  {
+    when: 'settling, killed before the uncordon was done',
+    mine: mine(),
+    unschedulable: true,
+    cycle: cycle({ phase: 'settling' }),
+    expect: { action: 'finish', uncordon: true },
+  },
+  {
+    when: 'settling, admin-cordoned before: stays cordoned, health still counts',
+    mine: mine(true),
+    unschedulable: true,
+    cycle: cycle({ phase: 'settling', cordonedByUs: false }),
+    expect: { action: 'checkHealth' },
+  },
+  {
+    when: 'settling, healthy',
+    mine: mine(),
+    cycle: cycle({ phase: 'settling', since: ago(10_000) }),
+    health: { healthy: true },
+    expect: { action: 'settle', unhealthy: undefined },
+  },
+  {
+    when: 'settling, a pod not Ready, within --post-reboot-timeout',
+    mine: mine(),
+    cycle: cycle({ phase: 'settling', since: ago(60_000) }),
+    health: { healthy: false, reason: 'pod kube-system/cni-x not Ready' },
+    expect: {
+      action: 'wait',
+      phase: 'settling',
+      reason: 'waiting until healthy: pod kube-system/cni-x not Ready',
+      until: new Date(NOW.getTime() + 9 * 60_000),
+    },
+  },
+  {
+    when: 'settling, an alert firing: asked again at its retry time, before the timeout',
+    mine: mine(),
+    cycle: cycle({ phase: 'settling', since: ago(60_000) }),
+    health: { healthy: false, reason: '1 active alert', retryAt: new Date(NOW.getTime() + 5_000) },
+    expect: { action: 'wait', phase: 'settling', until: new Date(NOW.getTime() + 5_000) },
+  },
+  {
+    when: 'settling, not healthy past --post-reboot-timeout: the rollout halts',
+    mine: mine(),
+    cycle: cycle({ phase: 'settling', since: ago(10 * 60_000) }),
+    health: { healthy: false, reason: 'pod kube-system/cni-x not Ready' },
+    expect: { action: 'halt', reason: 'pod kube-system/cni-x not Ready' },
+  },
+  {
+    when: 'halted, still not healthy: keeps the lock and waits (for a pod event)',
+    mine: mine(),
+    cycle: cycle({ phase: 'settling', since: ago(20 * 60_000), halted: 'pod kube-system/cni-x not Ready' }),
+    health: { healthy: false, reason: 'pod kube-system/cni-x not Ready' },
+    expect: { action: 'wait', phase: 'halted', reason: 'rollout halted: pod kube-system/cni-x not Ready' },
+  },
+  {
+    when: 'halted, healthy again: the rollout goes on by itself',
+    mine: mine(),
+    cycle: cycle({ phase: 'settling', since: ago(20 * 60_000), halted: 'pod kube-system/cni-x not Ready' }),
+    health: { healthy: true },
+    expect: { action: 'settle' },
+  },
+  {
+    when: 'halted, lock released by an operator (resume, or removed by hand)',
+    cycle: cycle({ phase: 'settling', since: ago(20 * 60_000), halted: 'pod kube-system/cni-x not Ready' }),
+    expect: { action: 'forget' },
+  },
+  {
+    when: 'settling, not healthy in time, --halt-on-failure=false: release as kured',
+    mine: mine(),
+    cycle: cycle({ phase: 'settling', since: ago(10 * 60_000) }),
+    health: { healthy: false, reason: 'pod kube-system/cni-x not Ready' },
+    policy: { haltOnFailure: false },
+    expect: {
+      action: 'settle',
+      unhealthy: 'not healthy within 600s of being back: pod kube-system/cni-x not Ready',
+    },
+  },
+  {
+    when: 'settling, --post-reboot-timeout=0: no healthy wait',
+    mine: mine(),
+    cycle: cycle({ phase: 'settling' }),
+    policy: { postRebootTimeoutMs: 0 },
+    expect: { action: 'settle' },
+  },
+  {
     when: 'back, uncordoned, within the release delay',
     mine: mine(),
     cycle: cycle({ phase: 'releasing', since: ago(10_000) }),
@@ -203,8 +300,9 @@ for (const row of table) {
       },
       lock: { mine: row.mine, acquirable: row.acquirable ?? true, holders: 'n2' },
       gate: row.gate,
+      health: row.health,
     };
-    const step = decide(observation, policy);
+    const step = decide(observation, { ...policy, ...row.policy });
     assert.equal(step.action, row.expect.action);
     for (const [key, value] of Object.entries(row.expect)) {
       if (key === 'reason' && typeof value === 'string') {
@@ -225,6 +323,7 @@ test('decide: a closed window says when it opens, and the agent waits until then
       node: { unschedulable: false, ready: true, bootID: 'boot-1', cycle: undefined },
       lock: { mine: undefined, acquirable: true, holders: 'nobody' },
       gate: { open: false, gate: 'window', reason: 'outside the reboot window', retryAt },
+      health: undefined,
     },
     policy,
   );

@@ -87,3 +87,34 @@ test("durations are Go's", () => {
   assert.equal(parseGoDuration('0', 'x'), 0);
   assert.throws(() => parseGoDuration('10', 'x'), ConfigError);
 });
+
+test('the healthy-return flags: defaults, repeatable selectors (also from the environment), one clear error', () => {
+  const d = parseConfig([], env);
+  assert.deepEqual(
+    [d.postRebootReadySelector, d.postRebootCheckAlerts, d.postRebootTimeoutMs, d.haltOnFailure],
+    [[], false, 600_000, true],
+  );
+  const cli = parseConfig(
+    ['--post-reboot-ready-selector=app=storage,tier=db', '--post-reboot-ready-selector', 'x in (a,b)'],
+    env,
+  );
+  assert.deepEqual(cli.postRebootReadySelector, ['app=storage,tier=db', 'x in (a,b)']);
+  const fromEnv = parseConfig([], {
+    ...env,
+    KURED_POST_REBOOT_READY_SELECTOR: 'app=storage,tier=db;x in (a,b)',
+    KURED_HALT_ON_FAILURE: 'false',
+    KURED_POST_REBOOT_TIMEOUT: '20m',
+  });
+  assert.deepEqual(fromEnv.postRebootReadySelector, ['app=storage,tier=db', 'x in (a,b)']);
+  assert.equal(fromEnv.haltOnFailure, false);
+  assert.equal(fromEnv.postRebootTimeoutMs, 1_200_000);
+  assert.throws(
+    () => parseConfig(['--post-reboot-check-alerts'], env),
+    /^ConfigError: --post-reboot-check-alerts needs --prometheus-url/,
+  );
+  assert.equal(
+    parseConfig(['--post-reboot-check-alerts', '--prometheus-url=http://prom:9090'], env)
+      .postRebootCheckAlerts,
+    true,
+  );
+});

@@ -130,6 +130,33 @@ describe('helm chart', () => {
     assert.equal(c.env[1].name, 'KURED_SLACK_HOOK_URL');
   });
 
+  it('passes the healthy-return settings only when set; --halt-on-failure only when false', () => {
+    const defaults = args(render(bin));
+    assert.ok(
+      !defaults.some((a) => /post-reboot-(ready|check|timeout)|halt-on-failure|template-halted/.test(a)),
+    );
+    const set = args(
+      render(bin, [
+        '--set',
+        'configuration.postRebootReadySelector={app=storage,tier in (net)}',
+        '--set',
+        'configuration.postRebootCheckAlerts=true',
+        '--set',
+        'configuration.postRebootTimeout=20m',
+        '--set',
+        'configuration.haltOnFailure=false',
+      ]),
+    );
+    for (const flag of [
+      '--post-reboot-ready-selector=app=storage',
+      '--post-reboot-ready-selector=tier in (net)',
+      '--post-reboot-check-alerts',
+      '--post-reboot-timeout=20m',
+      '--halt-on-failure=false',
+    ])
+      assert.ok(set.includes(flag), `${flag} in ${set.join(' ')}`);
+  });
+
   it('mounts the directory of a custom sentinel, as kured does', () => {
     const objs = render(bin, ['--set', 'configuration.rebootSentinel=/run/custom/needs-reboot']);
     assert.ok(args(objs).includes('--reboot-sentinel=/sentinel/needs-reboot'));

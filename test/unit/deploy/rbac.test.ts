@@ -36,6 +36,7 @@ describe('chart RBAC', () => {
       'cluster core nodes * watch',
       'cluster core pods * get',
       'cluster core pods * list',
+      'cluster core pods * watch',
       'cluster core pods/eviction * create',
       'ns/default events.k8s.io events * create',
       'ns/kured-ts apps daemonsets kured-ts get',

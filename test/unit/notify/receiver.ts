@@ -70,6 +70,7 @@ export function notifyConfig(over: Partial<NotifyConfig>): NotifyConfig {
     messageTemplateUncordon: '',
     messageTemplateDrainFailed: '',
     messageTemplateBlocked: '',
+    messageTemplateHalted: '',
     ...over,
   };
 }

@@ -163,6 +163,8 @@ describe('PrometheusRule', { timeout: 60_000 }, () => {
             { series: 'kured_ts_reboot_blocked{node="n1",gate="window"}', values: '0x500' },
             { series: 'kured_ts_reboot_blocked{node="n2",gate="window"}', values: '1x500' },
             { series: 'kured_ts_lock_holders{holder="n1"}', values: '1x100' },
+            { series: 'kured_ts_rollout_halted{node="n1"}', values: '0x10 1x20' },
+            { series: 'kured_ts_rollout_halted{node="n2"}', values: '0x30' },
           ],
           alert_rule_test: [
             silent('71h', 'KuredTsRebootRequiredTooLong'),
@@ -179,6 +181,8 @@ describe('PrometheusRule', { timeout: 60_000 }, () => {
             }),
             silent('50m', 'KuredTsLockHeldTooLong'),
             fires('70m', 'KuredTsLockHeldTooLong', { severity: 'warning', holder: 'n1' }),
+            silent('5m', 'KuredTsRolloutHalted'),
+            fires('12m', 'KuredTsRolloutHalted', { severity: 'critical', node: 'n1' }),
           ],
         },
       ],

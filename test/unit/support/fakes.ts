@@ -14,6 +14,7 @@ import type {
   NodeView,
   Notification,
   Notifier,
+  PodHealth,
   Rebooter,
   Sentinel,
   Telemetry,
@@ -61,6 +62,16 @@ export class World {
   notifications: Notification[] = [];
   events: string[] = [];
   maxCordonedByAgent = 0;
+  /** The node's pods after a reboot: what keeps it from counting as back, until podsReadyAt. */
+  podProblems: string[] = ['pod kube-system/cni-x not Ready'];
+  /** When (fake time, ms) the node's pods are all Ready; Infinity: never. */
+  podsReadyAt = Number.NEGATIVE_INFINITY;
+  /** When (fake time, ms) the lock was last released. */
+  lockReleasedAt: number | undefined;
+  /** What the agent last reported as the reason the rollout is halted. */
+  halted: string | undefined;
+  /** Pod watches open right now (the agent should hold one only while the node settles). */
+  podWatches = 0;
 
   spend(): void {
     if (this.budget <= 0) throw new Killed('killed');
@@ -119,6 +130,7 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
     release: async (nodeID) => {
       world.spend();
       world.lock = release(parseLock(world.lock), nodeID, concurrency, clock.now());
+      world.lockReleasedAt = clock.now().getTime();
     },
   };
   const sentinel: Sentinel = { rebootRequired: async () => world.sentinel, watch: () => () => {} };
@@ -145,6 +157,19 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
     observeDrain() {},
     observeReboot() {},
     setCordonedSince() {},
+    setHalted(reason) {
+      world.halted = reason;
+    },
+    observeHealthyWait() {},
   };
-  return { node, lock, sentinel, drainer, rebooter, notifier, events, telemetry, clock };
+  const podHealth: PodHealth = {
+    problems: async () => (clock.now().getTime() < world.podsReadyAt ? [...world.podProblems] : []),
+    watch: () => {
+      world.podWatches++;
+      return () => {
+        world.podWatches--;
+      };
+    },
+  };
+  return { node, lock, sentinel, drainer, rebooter, notifier, events, telemetry, clock, podHealth };
 }

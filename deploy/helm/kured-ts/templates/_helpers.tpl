@@ -74,18 +74,22 @@ syntax in it (": ", "#", a leading "*") stays one string.
 - {{ printf "--reboot-sentinel-command=%s" $c.rebootSentinelCommand | quote }}
 {{- end }}
 {{- end }}
-{{- range $key := list "metricsHost" "metricsPort" "lockTtl" "lockReleaseDelay" "alertFilterRegexp" "endTime" "lockAnnotation" "period" "drainGracePeriod" "drainPodSelector" "drainDelay" "drainTimeout" "skipWaitForDeleteTimeout" "prometheusUrl" "rebootCommand" "rebootDelay" "rebootMethod" "rebootSignal" "slackChannel" "slackHookUrl" "slackUsername" "notifyUrl" "messageTemplateDrain" "messageTemplateReboot" "messageTemplateUncordon" "startTime" "timeZone" "preferNoScheduleTaint" "logFormat" "concurrency" "rebootTimeout" "drainParallelism" "messageTemplateDrainFailed" "messageTemplateBlocked" "prometheusBearerTokenFile" "prometheusBasicAuthFile" "prometheusCaFile" }}
+{{- range $key := list "metricsHost" "metricsPort" "lockTtl" "lockReleaseDelay" "alertFilterRegexp" "endTime" "lockAnnotation" "period" "drainGracePeriod" "drainPodSelector" "drainDelay" "drainTimeout" "skipWaitForDeleteTimeout" "prometheusUrl" "rebootCommand" "rebootDelay" "rebootMethod" "rebootSignal" "slackChannel" "slackHookUrl" "slackUsername" "notifyUrl" "messageTemplateDrain" "messageTemplateReboot" "messageTemplateUncordon" "startTime" "timeZone" "preferNoScheduleTaint" "logFormat" "concurrency" "rebootTimeout" "drainParallelism" "messageTemplateDrainFailed" "messageTemplateBlocked" "prometheusBearerTokenFile" "prometheusBasicAuthFile" "prometheusCaFile" "postRebootTimeout" "messageTemplateHalted" }}
 {{- $value := index $c $key }}
 {{- if $value }}
 - {{ printf "--%s=%v" (kebabcase $key) $value | quote }}
 {{- end }}
 {{- end }}
-{{- range $key := list "alertFiringOnly" "alertFilterMatchOnly" "forceReboot" "annotateNodes" }}
+{{- range $key := list "alertFiringOnly" "alertFilterMatchOnly" "forceReboot" "annotateNodes" "postRebootCheckAlerts" }}
 {{- if index $c $key }}
 - {{ printf "--%s" (kebabcase $key) | quote }}
 {{- end }}
 {{- end }}
-{{- range $key := list "blockingPodSelector" "rebootDays" "preRebootNodeLabels" "postRebootNodeLabels" }}
+{{- /* Defaults to true in the agent: only an explicit false is passed. */}}
+{{- if eq (toString $c.haltOnFailure) "false" }}
+- "--halt-on-failure=false"
+{{- end }}
+{{- range $key := list "blockingPodSelector" "rebootDays" "preRebootNodeLabels" "postRebootNodeLabels" "postRebootReadySelector" }}
 {{- range $item := index $c $key }}
 - {{ printf "--%s=%v" (kebabcase $key) $item | quote }}
 {{- end }}
