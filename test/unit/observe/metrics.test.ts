@@ -34,6 +34,22 @@ describe('metrics and health endpoints over HTTP', () => {
   });
   after(() => server.close());
 
+  it('says when the rollout is halted on this node, and the phase while it settles after a reboot', async () => {
+    assert.equal(sample(await scrape(), 'kured_ts_rollout_halted{node="n1"}'), 0);
+    metrics.setPhase('halted');
+    metrics.setHalted('pod kube-system/cni-x not Ready');
+    let text = await scrape();
+    assert.equal(sample(text, 'kured_ts_rollout_halted{node="n1"}'), 1);
+    assert.equal(sample(text, 'kured_ts_node_phase{node="n1",phase="halted"}'), 1);
+    assert.equal(sample(text, 'kured_ts_node_phase{node="n1",phase="settling"}'), 0);
+    metrics.setHalted(undefined);
+    metrics.setPhase('idle');
+    metrics.observeHealthyWait(7);
+    text = await scrape();
+    assert.equal(sample(text, 'kured_ts_rollout_halted{node="n1"}'), 0);
+    assert.equal(sample(text, 'kured_ts_healthy_wait_seconds_count{node="n1"}'), 1);
+  });
+
   it("serves kured's kured_reboot_required under its exact name and help", async () => {
     let text = await scrape();
     assert.match(text, /^# HELP kured_reboot_required OS requires reboot due to software updates\.$/m);
