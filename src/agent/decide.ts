@@ -131,7 +131,7 @@ function continueCycle(o: Observation, cycle: Cycle, p: Policy): Step {
     }
 
     case 'settling':
-      return settle(o, cycle, p, stillCordonedByUs);
+      return continueSettling(o, cycle, p, stillCordonedByUs);
 
     case 'releasing': {
       if (stillCordonedByUs) return { action: 'finish', uncordon: true };
@@ -171,7 +171,7 @@ function continueCycle(o: Observation, cycle: Cycle, p: Policy): Step {
  * the rollout halts here: the lock stays, so no other node goes down, until the node is healthy or
  * an operator releases the lock.
  */
-function settle(o: Observation, cycle: Cycle, p: Policy, stillCordonedByUs: boolean): Step {
+function continueSettling(o: Observation, cycle: Cycle, p: Policy, stillCordonedByUs: boolean): Step {
   // Killed between recording "back" and the uncordon: the uncordon never waits for health.
   if (stillCordonedByUs) return { action: 'finish', uncordon: true };
   // Released by an operator (kured-ts resume, or the lock removed by hand): the rollout goes on.
