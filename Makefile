@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export NODE_OPTIONS := --disable-warning=ExperimentalWarning
 
-.PHONY: all deps lint typecheck unit build testbed e2e test demo bench clean prometheus
+.PHONY: all deps lint typecheck unit build testbed e2e test demo bench clean prometheus image image-tools
 
 all: test
 
@@ -36,10 +36,19 @@ prometheus:
 testbed: deps
 	node testbed/src/cli.ts build
 
-e2e: build testbed prometheus
+# Debian's mmdebstrap, umoci and skopeo build the image; podman with runc runs it in the e2e tests.
+image-tools:
+	bash scripts/image/ensure-tools.sh
+
+# The multi-arch image in dist/image (OCI layout, one docker-archive per architecture), built without
+# Docker or a base image; skipped when its inputs (bundle, scripts/image, Node version, commit) are unchanged.
+image: build image-tools
+	node scripts/image/build.ts
+
+e2e: build testbed prometheus image
 	node --test --test-concurrency=1 --test-reporter=spec 'test/e2e/**/*.test.ts'
 
-test: lint typecheck build testbed prometheus
+test: lint typecheck build testbed prometheus image
 	node --test --test-concurrency=1 --test-reporter=spec 'test/unit/**/*.test.ts' 'test/e2e/**/*.test.ts'
 
 demo: build testbed

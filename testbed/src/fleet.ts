@@ -11,7 +11,7 @@ import type { Cluster } from './cluster.ts';
 import { removeOnExit } from './exit-cleanup.ts';
 
 export const BUNDLE = join(import.meta.dirname, '../../dist/kured-ts.mjs');
-/** Node flags of the image's ENTRYPOINT (Dockerfile), so tests run the agent as the image does. */
+/** Node flags of the image's ENTRYPOINT (scripts/image/spec.ts), so tests run the agent as the image does. */
 export const NODE_FLAGS = ['--max-semi-space-size=1'];
 
 export interface FleetOptions {

