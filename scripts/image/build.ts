@@ -107,10 +107,14 @@ export function buildImage(opts: { out: string; arches: Arch[]; force?: boolean 
     const packages: Partial<Record<Arch, Package[]>> = {};
     for (const arch of opts.arches) {
       const rootfs = join(work, `rootfs-${arch}`);
-      packages[arch] = buildRootfs(rootfs, arch, epoch, log);
-      layerTar(rootfs, join(work, `rootfs-${arch}.tar`), epoch);
-      const nodeDir = nodeLayer(join(work, `node-${arch}`), arch, node);
-      layerTar(nodeDir, join(work, `node-${arch}.tar`), epoch);
+      packages[arch] = timed(`${arch} root filesystem (mmdebstrap)`, () => {
+        const p = buildRootfs(rootfs, arch, epoch, log);
+        layerTar(rootfs, join(work, `rootfs-${arch}.tar`), epoch);
+        return p;
+      });
+      timed(`${arch} Node (npm pack ${ARCHES[arch]})`, () => {
+        layerTar(nodeLayer(join(work, `node-${arch}`), arch, node), join(work, `node-${arch}.tar`), epoch);
+      });
 
       const image = `${layout}:${arch}`;
       umoci('new', '--image', image);
@@ -119,6 +123,7 @@ export function buildImage(opts: { out: string; arches: Arch[]; force?: boolean 
         [`node-${arch}.tar`, `Node ${node} (npm ${ARCHES[arch]})`],
         ['app.tar', `kured-ts bundle ${revision.slice(0, 12)}`],
       ];
+      const t0 = Date.now();
       for (const [file, what] of layers) {
         umoci(
           'raw',
@@ -148,6 +153,7 @@ export function buildImage(opts: { out: string; arches: Arch[]; force?: boolean 
         '--config.label=org.opencontainers.image.source=https://github.com/kured-ts/kured-ts',
         '--config.label=org.opencontainers.image.licenses=Apache-2.0',
       );
+      log(`${arch} layers compressed and assembled (umoci): ${seconds(t0)}`);
     }
     umoci('gc', '--layout', layout);
     const index = writeImageIndex(layout, name.tag, opts.arches);
@@ -158,18 +164,20 @@ export function buildImage(opts: { out: string; arches: Arch[]; force?: boolean 
       const desc = manifests.find((m) => m.platform?.architecture === arch)!;
       const manifest = readBlob<{ config: Descriptor; layers: Descriptor[] }>(layout, desc.digest);
       const archive = join(out, `kured-ts-${arch}.tar`);
-      execFileSync(
-        'skopeo',
-        [
-          'copy',
-          '--quiet',
-          `--override-arch=${arch}`,
-          `oci:${layout}:${name.tag}`,
-          `docker-archive:${archive}:${name.reference}`,
-        ],
-        {
-          stdio: ['ignore', 'inherit', 'inherit'],
-        },
+      timed(`${arch} docker-archive (skopeo)`, () =>
+        execFileSync(
+          'skopeo',
+          [
+            'copy',
+            '--quiet',
+            `--override-arch=${arch}`,
+            `oci:${layout}:${name.tag}`,
+            `docker-archive:${archive}:${name.reference}`,
+          ],
+          {
+            stdio: ['ignore', 'inherit', 'inherit'],
+          },
+        ),
       );
       platforms[arch] = {
         manifest: desc.digest,
@@ -222,6 +230,17 @@ function nodeLayer(dir: string, arch: Arch, version: string): string {
   copyFileSync(join(dir, 'package/LICENSE'), join(root, 'usr/local/share/doc/node/LICENSE'));
   chmodSync(join(root, 'usr/local/share/doc/node/LICENSE'), 0o644);
   return root;
+}
+
+function timed<T>(what: string, step: () => T): T {
+  const t0 = Date.now();
+  const result = step();
+  log(`${what}: ${seconds(t0)}`);
+  return result;
+}
+
+function seconds(since: number): string {
+  return `${((Date.now() - since) / 1000).toFixed(1)} s`;
 }
 
 function inputsDigest(facts: Record<string, unknown> & { bundle: string }): string {
