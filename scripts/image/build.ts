@@ -64,7 +64,11 @@ export interface ImageReport {
 
 const log = (line: string) => process.stderr.write(`image: ${line}\n`);
 
-export function buildImage(opts: { out: string; arches: Arch[]; force?: boolean }): ImageReport {
+/** Builds the image into opts.out; `fresh` is false when the image there already had these inputs. */
+export function buildImage(opts: { out: string; arches: Arch[]; force?: boolean }): {
+  report: ImageReport;
+  fresh: boolean;
+} {
   const started = Date.now();
   const out = resolve(opts.out);
   const bundle = join(REPO_ROOT, 'dist/kured-ts.mjs');
@@ -86,8 +90,7 @@ export function buildImage(opts: { out: string; arches: Arch[]; force?: boolean 
   if (!opts.force && existsSync(reportFile)) {
     const previous = JSON.parse(readFileSync(reportFile, 'utf8')) as ImageReport;
     if (previous.inputs === inputs && existsSync(join(out, 'oci/index.json'))) {
-      log(`${name.reference} ${previous.digest} is up to date`);
-      return previous;
+      return { report: previous, fresh: false };
     }
   }
 
@@ -198,7 +201,7 @@ export function buildImage(opts: { out: string; arches: Arch[]; force?: boolean 
       buildSeconds: Math.round((Date.now() - started) / 100) / 10,
     };
     writeFileSync(reportFile, `${JSON.stringify(report, null, 2)}\n`);
-    return report;
+    return { report, fresh: true };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -271,9 +274,10 @@ if (import.meta.main) {
   });
   const arches = values.arch.split(',') as Arch[];
   for (const a of arches) if (!(a in ARCHES)) throw new Error(`--arch: unknown architecture ${a}`);
-  const r = buildImage({ out: values.out, arches, force: values.force });
+  const { report: r, fresh } = buildImage({ out: values.out, arches, force: values.force });
   for (const [arch, p] of Object.entries(r.platforms)) {
     log(`${arch}: ${megabytes(p.compressedBytes)} compressed, manifest ${p.manifest}, ${p.archive}`);
   }
-  log(`${r.reference} ${r.digest} (built in ${r.buildSeconds}s)`);
+  const how = fresh ? `built in ${r.buildSeconds} s` : 'up to date: its inputs did not change';
+  log(`${r.reference} ${r.digest} (${how})`);
 }
