@@ -47,14 +47,16 @@ export class Podman {
   }
 
   /**
-   * `podman run` flags every container needs here: podman's default rlimits are above this
-   * machine's hard limits (runc then fails to set them), and nothing is ever pulled.
+   * `podman run` flags every container needs here: podman's default rlimits (a million open files,
+   * millions of processes) are above what this machine lets runc set, so they are lowered to the
+   * host's hard limits, capped (nproc above 32768 is refused too). Nothing is ever pulled.
    */
   runFlags(): string[] {
     const limits = readFileSync('/proc/self/limits', 'utf8');
-    const hard = (name: string) => new RegExp(`^${name}\\s+\\S+\\s+(\\S+)`, 'm').exec(limits)?.[1] ?? '1024';
-    const nofile = hard('Max open files');
-    const nproc = hard('Max processes');
+    const hard = (name: string, cap: number) =>
+      Math.min(cap, Number(new RegExp(`^${name}\\s+\\S+\\s+(\\d+)`, 'm').exec(limits)?.[1] ?? cap));
+    const nofile = hard('Max open files', 65536);
+    const nproc = hard('Max processes', 32768);
     return [
       '--pull=never',
       `--ulimit=nofile=${nofile}:${nofile}`,
