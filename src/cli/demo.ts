@@ -1,45 +1,35 @@
 /**
  * `make demo`: a real rolling reboot on the local control plane. Five simulated nodes, five real
- * agents (the bundle), three nodes needing a reboot, a web workload under a PodDisruptionBudget.
+ * agents (the bundle), three nodes needing a reboot, a web Deployment under a PodDisruptionBudget
+ * whose replicas the controllers move off each drained node.
  * A live table shows each node and the lock holder; a summary checks what matters and exits.
  */
-import { AppsV1Api, CoreV1Api, PolicyV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, PolicyV1Api, type V1Pod } from '@kubernetes/client-node';
 import { Fleet } from '../../testbed/src/fleet.ts';
-import { type Cluster, startCluster } from '../../testbed/src/index.ts';
+import { type Cluster, pollUntil, startCluster } from '../../testbed/src/index.ts';
 import { ClusterObserver } from '../../testbed/src/observer.ts';
-import { Replicas } from '../../testbed/src/replicas.ts';
 import { CYCLE_ANNOTATION } from '../agent/cycle.ts';
 import { describeHolders, parseLock } from '../lock/codec.ts';
 
 const NEEDING = ['node-1', 'node-3', 'node-5'];
 const LOCK = 'weave.works/kured-node-lock';
 const TIMEOUT_MS = 5 * 60_000;
+const SHOP = 'shop';
+const WEB_REPLICAS = 5;
 const tty = process.stdout.isTTY === true;
 
 async function main(): Promise<number> {
   const cluster = await startCluster({ nodes: 5, rebootDelayMs: 4000, log: (l) => console.log(l) });
   const stop = async () => {
     await fleet?.stopAll();
-    replicas?.stop();
     observer?.stop();
     await cluster.stop();
   };
   let fleet: Fleet | undefined;
-  let replicas: Replicas | undefined;
   let observer: ClusterObserver | undefined;
   process.once('SIGINT', () => void stop().then(() => process.exit(130)));
   try {
-    const kc = cluster.kubeConfig();
-    await cluster.createNamespace('shop');
-    replicas = new Replicas(cluster, 'shop', 'web', 5);
-    await replicas.start();
-    await kc.makeApiClient(PolicyV1Api).createNamespacedPodDisruptionBudget({
-      namespace: 'shop',
-      body: {
-        metadata: { name: 'web' },
-        spec: { minAvailable: 4, selector: { matchLabels: { app: 'web' } } },
-      },
-    });
+    await deployWeb(cluster);
     observer = new ClusterObserver(cluster);
     await observer.start();
     fleet = new Fleet(cluster, { args: ['--period=1h'] });
@@ -52,7 +42,7 @@ async function main(): Promise<number> {
     const started = Date.now();
     let last = '';
     for (;;) {
-      const view = await render(cluster, replicas, started);
+      const view = await render(cluster, started);
       if (view.text !== last) {
         process.stdout.write(tty ? `\x1b[H\x1b[2J${view.text}` : `${view.text}\n`);
         last = view.text;
@@ -69,20 +59,82 @@ async function main(): Promise<number> {
     }
     const tookMs = Date.now() - started;
     // Look once more, after the fact: nothing may have moved since the table said "done".
-    const settled = (await render(cluster, replicas, started)).done;
+    const settled = (await render(cluster, started)).done;
     return summary(cluster, observer, tookMs, settled);
   } finally {
     await stop();
   }
 }
 
-async function render(cluster: Cluster, replicas: Replicas, started: number) {
+/** The web shop: a real Deployment (the scheduler places its pods) under a PodDisruptionBudget. */
+async function deployWeb(cluster: Cluster): Promise<void> {
+  const kc = cluster.kubeConfig();
+  await cluster.createNamespace(SHOP);
+  const labels = { app: 'web' };
+  await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+    namespace: SHOP,
+    body: {
+      metadata: { name: 'web' },
+      spec: {
+        replicas: WEB_REPLICAS,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            terminationGracePeriodSeconds: 1,
+            containers: [{ name: 'web', image: 'registry.k8s.io/pause:3.10' }],
+          },
+        },
+      },
+    },
+  });
+  await kc.makeApiClient(PolicyV1Api).createNamespacedPodDisruptionBudget({
+    namespace: SHOP,
+    body: {
+      metadata: { name: 'web' },
+      spec: { minAvailable: WEB_REPLICAS - 1, selector: { matchLabels: labels } },
+    },
+  });
+  await pollUntil(
+    async () => {
+      const pods = await webPods(cluster);
+      return pods.length === WEB_REPLICAS && pods.every((p) => podReady(p));
+    },
+    { timeoutMs: 60_000, describe: () => 'kured-ts demo: the web Deployment did not get its pods Ready' },
+  );
+}
+
+async function webPods(cluster: Cluster): Promise<V1Pod[]> {
+  const list = await cluster
+    .kubeConfig()
+    .makeApiClient(CoreV1Api)
+    .listNamespacedPod({ namespace: SHOP, labelSelector: 'app=web' });
+  return list.items.filter((p) => !p.metadata?.deletionTimestamp);
+}
+
+function podReady(p: V1Pod): boolean {
+  return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+async function render(cluster: Cluster, started: number) {
   const kc = cluster.kubeConfig();
   const nodes = (await kc.makeApiClient(CoreV1Api).listNode()).items;
   const ds = await kc
     .makeApiClient(AppsV1Api)
     .readNamespacedDaemonSet({ name: 'kured', namespace: 'kube-system' });
-  const placement = await replicas.placement();
+  // Where the web replicas are now: Ready ones, and any not (yet) Ready in brackets.
+  const placement = new Map<string, { ready: number; other: number }>();
+  for (const p of await webPods(cluster)) {
+    const node = p.spec?.nodeName || '(pending)';
+    const at = placement.get(node) ?? { ready: 0, other: 0 };
+    if (podReady(p)) at.ready++;
+    else at.other++;
+    placement.set(node, at);
+  }
+  const webCell = (node: string) => {
+    const at = placement.get(node);
+    return at ? `${at.ready}${at.other ? ` (+${at.other} starting)` : ''}` : '0';
+  };
   const rows = nodes.map((n) => {
     const name = n.metadata?.name ?? '';
     const ready = n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
@@ -100,26 +152,31 @@ async function render(cluster: Cluster, replicas: Replicas, started: number) {
       phase,
       boot,
       reboots: cluster.rebootCount(name),
-      web: placement.get(name) ?? 0,
+      web: webCell(name),
       ready,
       cycle,
     };
   });
   const header = ['NODE', 'STATUS', 'CYCLE', 'BOOT ID', 'REBOOTS', 'WEB PODS'];
-  const cells = rows.map((r) => [r.name, r.status, r.phase, r.boot, String(r.reboots), String(r.web)]);
+  const cells = rows.map((r) => [r.name, r.status, r.phase, r.boot, String(r.reboots), r.web]);
+  const pending = placement.get('(pending)');
+  if (pending) cells.push(['(unscheduled)', '', '', '', '', webCell('(pending)')]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ');
   const holders = describeHolders(parseLock(ds.metadata?.annotations?.[LOCK]), new Date());
+  const webReady = [...placement.values()].reduce((n, p) => n + p.ready, 0);
   const text = [
     line(header),
     ...cells.map(line),
     '',
     `lock (${LOCK} on kube-system/kured): ${holders}`,
+    `web: ${webReady}/${WEB_REPLICAS} Ready (a Deployment under a PodDisruptionBudget, minAvailable ${WEB_REPLICAS - 1})`,
     `elapsed: ${Math.round((Date.now() - started) / 1000)}s`,
     '',
   ].join('\n');
   const done =
     holders === 'nobody' &&
+    webReady === WEB_REPLICAS &&
     NEEDING.every((n) => cluster.rebootCount(n) >= 1) &&
     rows.every((r) => r.ready && !r.status.includes('SchedulingDisabled') && !r.cycle);
   // The elapsed line changes every second; only redraw a non-TTY log when the state changes.
@@ -133,7 +190,7 @@ function summary(cluster: Cluster, observer: ClusterObserver, tookMs: number, se
       .filter((n) => !NEEDING.includes(n))
       .map((n): [string, boolean] => [`${n} not rebooted`, cluster.rebootCount(n) === 0]),
     [`at most one node disrupted at a time (max seen: ${observer.maxDisrupted})`, observer.maxDisrupted <= 1],
-    ['every node Ready and uncordoned, lock released', settled],
+    [`every node Ready and uncordoned, lock released, web ${WEB_REPLICAS}/${WEB_REPLICAS} Ready`, settled],
   ];
   console.log('\nSummary');
   for (const [what, ok] of checks) console.log(`  ${ok ? 'ok  ' : 'FAIL'} ${what}`);

@@ -1,7 +1,7 @@
 /**
  * The drainer against the real control plane (testbed: kube-apiserver, the disruption controller
  * computing PDB status, kwok running and finalizing pods). Every case drains its own node and
- * works in a fresh namespace; pods are created with spec.nodeName (there is no scheduler).
+ * works in a fresh namespace; pods are created with spec.nodeName, so each lands on the node its case drains.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -164,9 +164,8 @@ function assertFailed(result: DrainResult): asserts result is Extract<DrainResul
 test('evicts bare and emptyDir pods, skips DaemonSet and mirror pods', { timeout: 120_000 }, async () => {
   const node = 'drain-1';
   const ns = await freshNamespace('drain-filter');
-  // A real DaemonSet owner (the garbage collector deletes pods whose owner is missing); the
-  // testbed runs no DaemonSet controller, so it creates no pods of its own.
-  const ds = await apps.createNamespacedDaemonSet({
+  // A real DaemonSet: the controller creates its pod on the node (pinned there by a node selector).
+  await apps.createNamespacedDaemonSet({
     namespace: ns,
     body: {
       metadata: { name: 'agent' },
@@ -174,38 +173,36 @@ test('evicts bare and emptyDir pods, skips DaemonSet and mirror pods', { timeout
         selector: { matchLabels: { app: 'agent' } },
         template: {
           metadata: { labels: { app: 'agent' } },
-          spec: { containers: [{ name: 'agent', image: 'registry.k8s.io/pause:3.10' }] },
+          spec: {
+            nodeSelector: { 'kubernetes.io/hostname': node },
+            containers: [{ name: 'agent', image: 'registry.k8s.io/pause:3.10' }],
+          },
         },
       },
     },
   });
-  await createPod(ns, 'agent-x', node, {
-    labels: { app: 'agent' },
-    owner: {
-      apiVersion: 'apps/v1',
-      kind: 'DaemonSet',
-      name: 'agent',
-      uid: ds.metadata!.uid!,
-      controller: true,
-    },
-  });
+  const agent = await pollUntil(
+    async () => (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=agent' })).items[0],
+    { timeoutMs: 30_000, describe: () => 'the DaemonSet controller created no pod' },
+  );
+  const agentPod = agent.metadata!.name!;
   await createPod(ns, 'static-web', node, { annotations: { 'kubernetes.io/config.mirror': 'hash' } });
   await createPod(ns, 'bare', node);
   await createPod(ns, 'scratch', node, { emptyDir: true });
-  await waitReady(ns, ['agent-x', 'static-web', 'bare', 'scratch']);
+  await waitReady(ns, [agentPod, 'static-web', 'bare', 'scratch']);
 
   const { drainer, lines } = drainerWithLog();
   const result = await drainer.drain(node, { deadline: new Date(Date.now() + 60_000) });
 
   assert.deepEqual(result, { ok: true, evicted: 2 });
-  assert.deepEqual(await podsOnNode(ns, node), ['agent-x', 'static-web']);
+  assert.deepEqual(await podsOnNode(ns, node), [agentPod, 'static-web'].sort());
   const warned = (msg: string) => lines.find((l) => l.msg === msg)?.pods ?? [];
   assert.deepEqual(warned('deleting Pods with local storage'), [`${ns}/scratch`]);
   assert.deepEqual(warned('deleting Pods that declare no controller').sort(), [
     `${ns}/bare`,
     `${ns}/scratch`,
   ]);
-  assert.deepEqual(warned('ignoring DaemonSet-managed Pods'), [`${ns}/agent-x`]);
+  assert.deepEqual(warned('ignoring DaemonSet-managed Pods'), [`${ns}/${agentPod}`]);
 });
 
 test('--drain-pod-selector limits what is drained', { timeout: 120_000 }, async () => {

@@ -25,7 +25,7 @@ after(async () => {
   await cluster?.stop();
 });
 
-/** kured's DaemonSet as kured's chart makes it (the testbed runs no DaemonSet controller). */
+/** kured's DaemonSet as kured's chart makes it (the DaemonSet controller gives it a pod per node). */
 async function createKuredDaemonSet(lock: string): Promise<void> {
   const apps = cluster.kubeConfig().makeApiClient(AppsV1Api);
   const labels = { 'app.kubernetes.io/name': 'kured', 'app.kubernetes.io/instance': 'kured' };

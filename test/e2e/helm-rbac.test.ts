@@ -4,7 +4,7 @@
  * and their every request goes through a recording proxy (./helm-audit.ts).
  * - A full rolling reboot succeeds, is never refused, and uses every verb the chart grants.
  * - With any one grant removed, the agents' run fails: the API server refuses that request.
- * The DaemonSet is only the lock object here: the testbed has no DaemonSet controller.
+ * The DaemonSet controller creates the chart's pods (kwok plays them); the agents run as host processes.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

@@ -306,7 +306,10 @@ describe('testbed teardown', () => {
     const cluster = await startCluster({ nodes: 1 });
     const port = Number(new URL(cluster.server).port);
     const pids = processesUsing(cluster.dir);
-    assert.ok(pids.length >= 5, `expected etcd, apiserver, KCM, kwok and init; found ${pids.length}`);
+    assert.ok(
+      pids.length >= 6,
+      `expected etcd, apiserver, KCM, scheduler, kwok and init; found ${pids.length}`,
+    );
     await cluster.stop();
     assert.equal(fs.existsSync(cluster.dir), false, 'temp dir removed');
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `pid ${pid} still alive`);
@@ -335,7 +338,7 @@ describe('testbed teardown', () => {
       timeoutMs: 60_000,
       describe: () => 'child cluster did not start',
     });
-    assert.ok(processesUsing(dir).length >= 5);
+    assert.ok(processesUsing(dir).length >= 6);
     child.kill('SIGKILL');
     // The kernel kills the components with their parent (parent-death signal).
     await pollUntil(() => processesUsing(dir).length === 0, {

@@ -11,44 +11,41 @@ export interface Binaries {
   etcd: string;
   kubeApiserver: string;
   kubeControllerManager: string;
+  kubeScheduler: string;
   kwok: string;
   helm: string;
   /** kwok v0.8 ships no default stages: these are its node/pod "fast" stages, copied at build time. */
   kwokStages: string;
 }
 
-interface BinaryRecipe {
-  name: string;
+/** One `go build` invocation: every binary of a tool module at once, so they share compilation and overlap links. */
+interface BuildGroup {
   module: 'kube' | 'kwok' | 'helm';
-  pkg: string;
+  /** Binary name -> Go package. */
+  binaries: Record<string, string>;
   /** Cold build time on 2 cores, shown in the progress line. */
   estimate: string;
   stampKubeVersion?: boolean;
 }
 
-// One `go build` per binary: the shared GOCACHE makes the second kube binary cheap.
-const RECIPES: BinaryRecipe[] = [
+const GROUPS: BuildGroup[] = [
   {
-    name: 'kube-apiserver',
     module: 'kube',
-    pkg: 'k8s.io/kubernetes/cmd/kube-apiserver',
-    estimate: '~5 min',
+    binaries: {
+      'kube-apiserver': 'k8s.io/kubernetes/cmd/kube-apiserver',
+      'kube-controller-manager': 'k8s.io/kubernetes/cmd/kube-controller-manager',
+      'kube-scheduler': 'k8s.io/kubernetes/cmd/kube-scheduler',
+      etcd: 'go.etcd.io/etcd/server/v3',
+    },
+    estimate: '~6 min',
     stampKubeVersion: true,
   },
-  {
-    name: 'kube-controller-manager',
-    module: 'kube',
-    pkg: 'k8s.io/kubernetes/cmd/kube-controller-manager',
-    estimate: '~1 min',
-    stampKubeVersion: true,
-  },
-  { name: 'etcd', module: 'kube', pkg: 'go.etcd.io/etcd/server/v3', estimate: '~1 min' },
-  { name: 'kwok', module: 'kwok', pkg: 'sigs.k8s.io/kwok/cmd/kwok', estimate: '~2.5 min' },
-  { name: 'helm', module: 'helm', pkg: 'helm.sh/helm/v3/cmd/helm', estimate: '~1.5 min' },
+  { module: 'kwok', binaries: { kwok: 'sigs.k8s.io/kwok/cmd/kwok' }, estimate: '~2.5 min' },
+  { module: 'helm', binaries: { helm: 'helm.sh/helm/v3/cmd/helm' }, estimate: '~1.5 min' },
 ];
 
 /** Bump when the build recipe changes in a way the go.mod/go.sum hash cannot see. */
-const RECIPE_VERSION = '1';
+const RECIPE_VERSION = '2';
 
 /** Stage files of the kwok module that make nodes Ready with heartbeats and act as the kubelet for pods. */
 const KWOK_STAGE_FILES = [
@@ -79,6 +76,7 @@ function binariesIn(dir: string): Binaries {
     etcd: bin('etcd'),
     kubeApiserver: bin('kube-apiserver'),
     kubeControllerManager: bin('kube-controller-manager'),
+    kubeScheduler: bin('kube-scheduler'),
     kwok: bin('kwok'),
     helm: bin('helm'),
     kwokStages: path.join(dir, 'kwok-stages.yaml'),
@@ -86,9 +84,15 @@ function binariesIn(dir: string): Binaries {
 }
 
 function isComplete(b: Binaries): boolean {
-  return [b.etcd, b.kubeApiserver, b.kubeControllerManager, b.kwok, b.helm, b.kwokStages].every((f) =>
-    fs.existsSync(f),
-  );
+  return [
+    b.etcd,
+    b.kubeApiserver,
+    b.kubeControllerManager,
+    b.kubeScheduler,
+    b.kwok,
+    b.helm,
+    b.kwokStages,
+  ].every((f) => fs.existsSync(f));
 }
 
 /** The cached binaries if they were built already, without building. */
@@ -115,13 +119,14 @@ export async function ensureBinaries(log: (line: string) => void = stderrLine): 
     fs.mkdirSync(path.join(staging, 'bin'));
     // Static binaries: no C toolchain needed, and they run anywhere.
     const env = { ...process.env, CGO_ENABLED: '0' };
-    for (const [i, recipe] of RECIPES.entries()) {
+    for (const [i, group] of GROUPS.entries()) {
+      const names = Object.keys(group.binaries).join(', ');
       log(
-        `testbed: building ${recipe.name} (${i + 1}/${RECIPES.length}) with ${goVersion} ... (first run only, ${recipe.estimate})`,
+        `testbed: building ${names} (${i + 1}/${GROUPS.length}) with ${goVersion} ... (first run only, ${group.estimate})`,
       );
       const t0 = Date.now();
-      await goBuild(recipe, path.join(staging, 'bin', recipe.name), env);
-      log(`testbed: built ${recipe.name} in ${seconds(Date.now() - t0)}`);
+      await goBuild(group, path.join(staging, 'bin'), env);
+      log(`testbed: built ${names} in ${seconds(Date.now() - t0)}`);
     }
     await writeKwokStages(staged.kwokStages);
     fs.writeFileSync(
@@ -212,13 +217,30 @@ function kubeVersionLdflags(): string {
   ].join(' ');
 }
 
-async function goBuild(recipe: BinaryRecipe, out: string, env: NodeJS.ProcessEnv): Promise<void> {
-  const ldflags = `-s -w${recipe.stampKubeVersion ? ` ${kubeVersionLdflags()}` : ''}`;
-  const r = await run('go', ['build', '-trimpath', `-ldflags=${ldflags}`, '-o', out, recipe.pkg], {
-    cwd: path.join(TOOLS_DIR, recipe.module),
-    env,
-  });
-  if (r.code !== 0) throw buildError(recipe.name, r.stderr);
+async function goBuild(group: BuildGroup, binDir: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const ldflags = `-s -w${group.stampKubeVersion ? ` ${kubeVersionLdflags()}` : ''}`;
+  const names = Object.keys(group.binaries).join(', ');
+  // `-o dir/` names each binary after its package's last element (etcd's `server/v3` gives `server`).
+  const out = fs.mkdtempSync(path.join(binDir, '.go-build-'));
+  try {
+    const r = await run(
+      'go',
+      ['build', '-trimpath', `-ldflags=${ldflags}`, '-o', `${out}/`, ...Object.values(group.binaries)],
+      { cwd: path.join(TOOLS_DIR, group.module), env },
+    );
+    if (r.code !== 0) throw buildError(names, r.stderr);
+    for (const [name, pkg] of Object.entries(group.binaries))
+      fs.renameSync(path.join(out, goExecName(pkg)), path.join(binDir, name));
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+}
+
+/** The file name `go build -o dir/` gives a main package: its last path element, skipping a major-version suffix. */
+function goExecName(pkg: string): string {
+  const parts = pkg.split('/');
+  const last = parts.at(-1) ?? pkg;
+  return /^v\d+$/.test(last) && parts.length > 1 ? (parts.at(-2) ?? last) : last;
 }
 
 const NETWORK_ERROR =

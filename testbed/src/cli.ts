@@ -27,7 +27,9 @@ const program = new Command('testbed')
 
 program
   .command('build')
-  .description('build (first run only) and cache etcd, kube-apiserver, kube-controller-manager, kwok, helm')
+  .description(
+    'build (first run only) and cache etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, helm',
+  )
   .action(async () => {
     const bins = await ensureBinaries();
     console.log(bins.dir);

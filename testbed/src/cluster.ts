@@ -17,9 +17,11 @@ import { NodeHistory, type NodeObservation } from './node-history.ts';
 import { bootIdOf, isReady, nodeManifest, nodeNames } from './nodes.ts';
 import { cacheRoot, TEMP_DIR_PREFIX } from './paths.ts';
 import { createPki, type Pki } from './pki.ts';
+import { PodRestarts } from './pod-restarts.ts';
 import { withFreshPorts } from './ports.ts';
 import { type Component, logTail } from './process.ts';
 import { type AgentHooks, RebootSimulator } from './reboot.ts';
+import { startScheduler } from './scheduler.ts';
 import { cleanupStaleClusters, removeClusterDir, writeDirState } from './stale.ts';
 import { pollUntil } from './wait.ts';
 
@@ -37,7 +39,7 @@ export interface StartClusterOptions {
 const START_TIMEOUT_MS = 60_000;
 
 /**
- * Starts etcd, kube-apiserver, kube-controller-manager and kwok on loopback, with N simulated nodes,
+ * Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on loopback, with N simulated nodes,
  * and resolves once every node is Ready. Cleans up what killed runs left behind first.
  */
 export async function startCluster(opts: StartClusterOptions = {}): Promise<Cluster> {
@@ -111,10 +113,13 @@ async function boot(
     groups,
   });
   const admin = token('testbed-admin', ['system:masters']);
-  const kcmUser = token('system:kube-controller-manager', ['system:masters']);
+  // The components' own identities, bound by the RBAC the API server bootstraps (kwok plays every
+  // kubelet and needs more than system:node allows one kubelet).
+  const kcmUser = token('system:kube-controller-manager', []);
+  const schedulerUser = token('system:kube-scheduler', []);
   const kwokUser = token('kwok', ['system:masters']);
   const tokenFile = path.join(dir, 'tokens.csv');
-  writeTokenFile(tokenFile, [admin, kcmUser, kwokUser]);
+  writeTokenFile(tokenFile, [admin, kcmUser, schedulerUser, kwokUser]);
 
   const etcd = await withFreshPorts(
     () => startEtcd(bins.etcd, dir),
@@ -137,6 +142,11 @@ async function boot(
     startControllerManager(bins.kubeControllerManager, dir, {
       kubeconfig: kubeconfigFor(kcmUser, 'kube-controller-manager.kubeconfig'),
       pki,
+    }),
+  );
+  const scheduler = track(
+    startScheduler(bins.kubeScheduler, dir, {
+      kubeconfig: kubeconfigFor(schedulerUser, 'kube-scheduler.kubeconfig'),
     }),
   );
   const kwok = track(
@@ -167,7 +177,7 @@ async function boot(
     track(host.startInit(() => cluster.rebooter.rebootInBackground(host.node)));
 
   const dead = () => {
-    const gone = [kcm, kwok].find((c) => c.hasExited());
+    const gone = [kcm, scheduler, kwok].find((c) => c.hasExited());
     return gone && `testbed: ${gone.name} exited during start-up:\n${logTail(gone.logFile)}`;
   };
   await pollUntil(
@@ -249,12 +259,14 @@ export class Cluster {
     this.events.on('error', () => {});
     for (const node of parts.nodes) this.hosts.set(node, new SimulatedHost(parts.dir, node));
     const kc = this.kubeConfig();
+    const core = kc.makeApiClient(CoreV1Api);
     this.rebooter = new RebootSimulator({
-      core: kc.makeApiClient(CoreV1Api),
+      core,
       hosts: this.hosts,
       delayMs: parts.rebootDelayMs,
       events: this.events,
       hooks: () => this.hooks,
+      pods: new PodRestarts(core, this.events),
     });
     this.history = new NodeHistory(kc, this.events);
   }
@@ -363,7 +375,11 @@ export class Cluster {
     await Promise.allSettled([...this.hosts.values()].map((h) => h.stop()));
     const byName = (n: string) => this.parts.components.filter((c) => c.name === n);
     // Clients first, storage last, so nothing logs errors about a vanished API server.
-    await Promise.allSettled([...byName('kwok'), ...byName('kube-controller-manager')].map((c) => c.stop()));
+    await Promise.allSettled(
+      [...byName('kwok'), ...byName('kube-controller-manager'), ...byName('kube-scheduler')].map((c) =>
+        c.stop(),
+      ),
+    );
     await Promise.allSettled(byName('kube-apiserver').map((c) => c.stop()));
     await Promise.allSettled(this.parts.components.map((c) => c.stop()));
     removeClusterDir(this.dir);

@@ -3,11 +3,17 @@ import type { Pki } from './pki.ts';
 import { type Component, startComponent } from './process.ts';
 
 /**
- * The controllers kured's behaviour depends on: PDB status (disruption), pod and namespace cleanup,
- * and ServiceAccounts with their tokens and CA bundle. Not node-lifecycle: it would taint and evict
- * pods of nodes the testbed takes down on purpose.
+ * The controllers kured's behaviour depends on: the workload controllers (evicted pods come back,
+ * elsewhere), PDB status (disruption), pod and namespace cleanup, and ServiceAccounts with their tokens
+ * and CA bundle. Not node-lifecycle: it would taint and evict pods of nodes the testbed takes down on
+ * purpose.
  */
 export const CONTROLLERS = [
+  'deployment-controller',
+  'replicaset-controller',
+  'statefulset-controller',
+  'daemonset-controller',
+  'job-controller',
   'disruption-controller',
   'garbage-collector-controller',
   'namespace-controller',
@@ -17,6 +23,11 @@ export const CONTROLLERS = [
   'pod-garbage-collector-controller',
 ];
 
+/**
+ * kube-controller-manager as `system:kube-controller-manager`; each controller then runs as its own
+ * ServiceAccount in kube-system (`--use-service-account-credentials`, tokens from the TokenRequest
+ * API) with the `system:controller:*` roles the API server bootstraps, as on a real cluster.
+ */
 export function startControllerManager(
   bin: string,
   dir: string,
@@ -34,7 +45,8 @@ export function startControllerManager(
       `--controllers=${CONTROLLERS.join(',')}`,
       `--service-account-private-key-file=${opts.pki.serviceAccountKeyFile}`,
       `--root-ca-file=${opts.pki.caFile}`,
-      '--use-service-account-credentials=false',
+      '--use-service-account-credentials=true',
+      '--profiling=false',
     ],
     path.join(dir, 'logs', 'kube-controller-manager.log'),
   );

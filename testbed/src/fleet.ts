@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { AppsV1Api } from '@kubernetes/client-node';
 import type { Cluster } from './cluster.ts';
 import { removeOnExit } from './exit-cleanup.ts';
+import { pollUntil } from './wait.ts';
 
 export const BUNDLE = join(import.meta.dirname, '../../dist/kured-ts.mjs');
 /** Node flags of the image's ENTRYPOINT (scripts/image/spec.ts), so tests run the agent as the image does. */
@@ -37,6 +38,7 @@ export class Fleet {
   readonly starts = new Map<string, number>();
   private readonly logDir: string;
   private readonly forget: () => void;
+  private createdLockDaemonSet = false;
 
   constructor(cluster: Cluster, opts: FleetOptions = {}) {
     if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run make build (make test does)`);
@@ -56,23 +58,48 @@ export class Fleet {
     });
   }
 
-  /** Creates the DaemonSet object that carries the lock (no pods: there is no DaemonSet controller). */
+  /**
+   * Creates the DaemonSet that carries the lock, as the chart would: the DaemonSet controller creates
+   * its pod on every node (kwok plays them; the agents themselves run as host processes). Resolves once
+   * every node's pod is Ready, so the controller's status writes are done before agents take the lock.
+   */
   async createLockDaemonSet(annotations: Record<string, string> = {}): Promise<void> {
     const apps = this.cluster.kubeConfig().makeApiClient(AppsV1Api);
     const labels = { app: this.opts.dsName };
+    const { dsName: name, dsNamespace: namespace } = this.opts;
     await apps.createNamespacedDaemonSet({
-      namespace: this.opts.dsNamespace,
+      namespace,
       body: {
-        metadata: { name: this.opts.dsName, annotations },
+        metadata: { name, annotations },
         spec: {
           selector: { matchLabels: labels },
           template: {
             metadata: { labels },
-            spec: { containers: [{ name: 'kured-ts', image: 'kured-ts:dev' }] },
+            spec: {
+              nodeSelector: { 'kubernetes.io/os': 'linux' },
+              terminationGracePeriodSeconds: 1,
+              containers: [{ name: 'kured-ts', image: 'kured-ts:dev' }],
+            },
           },
         },
       },
     });
+    this.createdLockDaemonSet = true;
+    await pollUntil(
+      async () => {
+        const ds = await apps.readNamespacedDaemonSet({ name, namespace });
+        const s = ds.status;
+        return (
+          (s?.observedGeneration ?? 0) >= (ds.metadata?.generation ?? 1) &&
+          (s?.desiredNumberScheduled ?? 0) > 0 &&
+          s?.numberReady === s?.desiredNumberScheduled
+        );
+      },
+      {
+        timeoutMs: 30_000,
+        describe: () => `testbed: DaemonSet ${namespace}/${name} has no Ready pod on every node after 30s`,
+      },
+    );
   }
 
   args(node: string): string[] {
@@ -134,10 +161,18 @@ export class Fleet {
     await exited;
   }
 
+  /** Stops every agent, and deletes the lock DaemonSet (and so its pods) if this fleet created it. */
   async stopAll(): Promise<void> {
     this.cluster.setAgentHooks(undefined);
     await Promise.all([...this.procs.keys()].map((n) => this.stop(n)));
     this.forget();
+    if (this.createdLockDaemonSet) {
+      this.createdLockDaemonSet = false;
+      const apps = this.cluster.kubeConfig().makeApiClient(AppsV1Api);
+      await apps
+        .deleteNamespacedDaemonSet({ name: this.opts.dsName, namespace: this.opts.dsNamespace })
+        .catch(() => {}); // gone already (a test deleted it): nothing to clean
+    }
   }
 
   /** The pid of the node's running agent. */

@@ -5,6 +5,7 @@ import type { CoreV1Api } from '@kubernetes/client-node';
 import { errorMessage } from './errors.ts';
 import type { SimulatedHost } from './hosts.ts';
 import { bootIdOf, handToKwok, isReady, markRebooting, releaseFromKwok } from './nodes.ts';
+import type { PodRestarts } from './pod-restarts.ts';
 import { pollUntil } from './wait.ts';
 
 /** What the testbed calls to stop and restart a node's agent, as a kubelet does with the DaemonSet pod. */
@@ -30,6 +31,7 @@ export class RebootSimulator {
     delayMs: number;
     events: EventEmitter;
     hooks: () => AgentHooks | undefined;
+    pods: PodRestarts;
   };
 
   constructor(deps: RebootSimulator['deps']) {
@@ -57,6 +59,7 @@ export class RebootSimulator {
   /** Lets running reboots end early (no more waiting for the delay) and waits for them. */
   async shutdown(): Promise<void> {
     this.stopping = true;
+    this.deps.pods.shutdown();
     await Promise.allSettled([...this.running.values()]);
   }
 
@@ -72,6 +75,7 @@ export class RebootSimulator {
       const bootId = randomUUID();
       await releaseFromKwok(core, node);
       await markRebooting(core, node, bootId);
+      await this.podsFollow('nodeDown', node);
       host.clearSentinel();
       events.emit('reboot:down', node, bootId);
 
@@ -91,6 +95,8 @@ export class RebootSimulator {
           abort: () => (this.stopping ? 'testbed: cluster stopped during reboot' : undefined),
         },
       );
+      // The node's containers restart with it; each pod is Ready again after its own delay.
+      await this.podsFollow('nodeUp', node);
       events.emit('reboot:up', node, bootId);
       // The kubelet restarts the DaemonSet pod once the node is back.
       await this.callHook('start', node);
@@ -99,6 +105,15 @@ export class RebootSimulator {
       if (this.stopping) return;
       events.emit('reboot:error', node, errorMessage(err));
       throw err;
+    }
+  }
+
+  private async podsFollow(which: 'nodeDown' | 'nodeUp', node: string): Promise<void> {
+    try {
+      await this.deps.pods[which](node);
+    } catch (err) {
+      // The node's own reboot goes on: a test sees the error event and the pods' state.
+      this.deps.events.emit('reboot:error', node, `pods of ${node} (${which}): ${errorMessage(err)}`);
     }
   }
 
