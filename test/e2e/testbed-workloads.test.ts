@@ -44,11 +44,14 @@ interface PodEvent {
 class PodLog {
   readonly events: PodEvent[] = [];
   private abort: AbortController | undefined;
+  /** How many events came from the initial list (the state before the watch). */
+  private listed = 0;
 
   async start(cluster: Cluster, namespace: string): Promise<void> {
     const kc = cluster.kubeConfig();
     const list = await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace });
     for (const p of list.items) this.record('ADDED', p);
+    this.listed = this.events.length;
     this.abort = await new Watch(kc).watch(
       `/api/v1/namespaces/${namespace}/pods`,
       { resourceVersion: list.metadata?.resourceVersion },
@@ -78,9 +81,9 @@ class PodLog {
   minHealthy(): number {
     const healthy = new Map<string, boolean>();
     let min = Number.POSITIVE_INFINITY;
-    for (const e of this.events) {
+    for (const [i, e] of this.events.entries()) {
       healthy.set(e.uid, e.ready && !e.deleting);
-      min = Math.min(min, [...healthy.values()].filter(Boolean).length);
+      if (i >= this.listed - 1) min = Math.min(min, [...healthy.values()].filter(Boolean).length);
     }
     return min;
   }
