@@ -7,6 +7,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { realClock } from '../src/agent/clock.ts';
 import { createDrainer } from '../src/drain/drainer.ts';
+import { connect } from '../src/kube/client.ts';
 import { startCluster } from '../testbed/src/index.ts';
 
 const PODS = Number(process.env.PODS ?? 30);
@@ -35,7 +36,7 @@ async function fill(node: string, ns: string): Promise<void> {
 
 try {
   await fill('node-1', 'bench-ours');
-  const drainer = createDrainer(core, {
+  const drainer = createDrainer(connect({ KUBECONFIG: cluster.kubeconfigPath }), {
     gracePeriodSeconds: -1,
     podSelector: '',
     skipWaitForDeleteTimeoutSeconds: 0,

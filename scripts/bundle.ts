@@ -2,7 +2,29 @@
  * Bundles the agent into one minified ESM file, dist/kured-ts.mjs: what the image runs, and what
  * the end-to-end tests run. One file loads faster and uses far less memory than node_modules.
  */
-import { build } from 'esbuild';
+import { builtinModules } from 'node:module';
+import { build, type Plugin } from 'esbuild';
+
+/**
+ * Node's built-in modules through require(), not import: an ESM import builds the module's namespace,
+ * which evaluates every lazy export: node:http's WebSocket loads Node's internal fetch (~13 MB),
+ * node:process's report, node:tls's root certificates. require() leaves them unevaluated.
+ */
+const builtinsByRequire: Plugin = {
+  name: 'builtins-by-require',
+  setup(b) {
+    const builtins = new Set(builtinModules);
+    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
+      const name = args.path.replace(/^node:/, '');
+      if (!builtins.has(name) || args.kind === 'require-call') return undefined;
+      return { path: name, namespace: 'builtin' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({
+      contents: `module.exports = require('node:${args.path}');`,
+      loader: 'js',
+    }));
+  },
+};
 
 const result = await build({
   entryPoints: ['src/main.ts'],
@@ -15,6 +37,7 @@ const result = await build({
   sourcemap: false,
   legalComments: 'none',
   metafile: true,
+  plugins: [builtinsByRequire],
   // Some dependencies are CommonJS and call require(); give the ESM bundle one.
   banner: {
     js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",

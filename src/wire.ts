@@ -40,14 +40,15 @@ export async function wireAgent(
   logger: Logger,
   opts: WireOptions = {},
 ): Promise<{ agent: Agent; shutdown: () => Promise<void> }> {
-  const kube = connect(opts.kubeconfig);
+  const kube = connect(opts.kubeconfig ? { KUBECONFIG: opts.kubeconfig } : process.env);
   const clock = realClock;
-  const node = new NodeOps(kube.core, config.nodeId);
-  const gates = createGates(config, { core: kube.core });
+  const openStream = (path: string, signal: AbortSignal) => kube.stream(path, signal);
+  const node = new NodeOps(kube, config.nodeId);
+  const gates = createGates(config, { kube });
   const notifier = createNotifier(config, logger);
   const metrics = new AgentMetrics(config.nodeId, { defaultMetrics: opts.processMetrics !== false });
   const lock = new DaemonSetLock(
-    kube.apps,
+    kube,
     {
       namespace: config.dsNamespace,
       name: config.dsName,
@@ -64,7 +65,7 @@ export async function wireAgent(
       lock,
       sentinel: sentinel(config, logger),
       gates,
-      drainer: createDrainer(kube.core, {
+      drainer: createDrainer(kube, {
         gracePeriodSeconds: config.drainGracePeriod,
         podSelector: config.drainPodSelector,
         skipWaitForDeleteTimeoutSeconds: config.skipWaitForDeleteTimeout,
@@ -74,7 +75,7 @@ export async function wireAgent(
       }),
       rebooter: rebooter(config),
       notifier,
-      events: new NodeEvents(kube.events, { name: config.nodeId, uid: '' }, logger),
+      events: new NodeEvents(kube, { name: config.nodeId, uid: '' }, logger),
       telemetry: metrics,
       clock,
       logger,
@@ -82,14 +83,14 @@ export async function wireAgent(
       watches: [
         (wake) =>
           watchNamed(
-            kube.config,
+            openStream,
             `/apis/apps/v1/namespaces/${config.dsNamespace}/daemonsets`,
             config.dsName,
             wake,
             logger,
           ),
         (wake) =>
-          watchNamed(kube.config, '/api/v1/nodes', config.nodeId, wake, logger, (n) => nodeKey(n as V1Node)),
+          watchNamed(openStream, '/api/v1/nodes', config.nodeId, wake, logger, (n) => nodeKey(n as V1Node)),
       ],
     },
     agentSettings(config),

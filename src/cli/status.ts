@@ -4,16 +4,17 @@
  * last thing its agent said (its latest Kubernetes Event).
  */
 
+import type { EventsV1Event, V1DaemonSet, V1Node } from '@kubernetes/client-node';
 import { CYCLE_ANNOTATION, parseCycle } from '../agent/cycle.ts';
 import type { Config } from '../config/config.ts';
-import { connect } from '../kube/client.ts';
+import { connect, paths } from '../kube/client.ts';
 import { viewNode } from '../kube/node.ts';
 import { describeHolders, liveEntries, parseLock } from '../lock/codec.ts';
 
 export async function status(config: Config, out: (line: string) => void): Promise<void> {
   const kube = connect();
   const now = new Date();
-  const ds = await kube.apps.readNamespacedDaemonSet({ name: config.dsName, namespace: config.dsNamespace });
+  const ds = await kube.get<V1DaemonSet>(paths.daemonSet(config.dsNamespace, config.dsName));
   const lock = parseLock(ds.metadata?.annotations?.[config.lockAnnotation]);
   const since = liveEntries(lock, now)
     .map((e) => `${e.nodeID} since ${e.created}`)
@@ -22,8 +23,8 @@ export async function status(config: Config, out: (line: string) => void): Promi
     `lock ${config.lockAnnotation} on ${config.dsNamespace}/${config.dsName}: ${describeHolders(lock, now)}${since ? ` (${since})` : ''}`,
   );
 
-  const nodes = (await kube.core.listNode()).items.map(viewNode);
-  const events = (await kube.events.listNamespacedEvent({ namespace: 'default' })).items
+  const nodes = (await kube.list<V1Node>(paths.nodes)).items.map(viewNode);
+  const events = (await kube.list<EventsV1Event>(paths.events('default'))).items
     .filter((e) => e.reportingController === 'kured-ts.dev/agent')
     .sort((a, b) => eventMs(a.eventTime) - eventMs(b.eventTime));
   const lastEvent = new Map(events.map((e) => [e.regarding?.name ?? '', `${e.reason}: ${e.note ?? ''}`]));

@@ -1,5 +1,6 @@
-import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import type { Clock, Drainer, DrainOptions, DrainResult } from '../agent/ports.ts';
+import type { Kube } from '../kube/client.ts';
 import { statusMessage } from '../kube/errors.ts';
 import type { Logger } from '../observe/log.ts';
 import { type DrainEnd, drainResult } from './drain-result.ts';
@@ -36,12 +37,12 @@ const DEFAULT_PARALLELISM = 5;
 const DEFAULT_RETRY_DELAY_MS = 5000;
 
 /** A Drainer with `kubectl drain --ignore-daemonsets --delete-emptydir-data --force` semantics. */
-export function createDrainer(core: CoreV1Api, opts: DrainerOptions): Drainer {
+export function createDrainer(kube: Kube, opts: DrainerOptions): Drainer {
   return {
     async drain(node: string, drainOpts: DrainOptions): Promise<DrainResult> {
       const logger = opts.logger.child({ node });
       const ctx: EvictionContext = {
-        core,
+        kube,
         clock: opts.clock,
         logger,
         gracePeriodSeconds: opts.gracePeriodSeconds,
@@ -93,7 +94,7 @@ async function listUntilStopped(
 ): Promise<V1Pod[] | string> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await listPodsOnNode(ctx.core, node, podSelector);
+      return await listPodsOnNode(ctx.kube, node, podSelector);
     } catch (err) {
       const cause = statusMessage(err);
       const delay = errorRetryDelayMs(attempt, ctx.retryDelayMs, ctx.random);

@@ -1,5 +1,6 @@
-import type { CoreV1Api, V1Eviction, V1Pod } from '@kubernetes/client-node';
+import type { V1Eviction, V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../agent/ports.ts';
+import { type Kube, paths } from '../kube/client.ts';
 import { isNotFound, statusMessage } from '../kube/errors.ts';
 import type { Logger } from '../observe/log.ts';
 import type { PodOutcome } from './drain-result.ts';
@@ -9,7 +10,7 @@ import { budgetRetryDelayMs, errorRetryDelayMs } from './retry-delay.ts';
 
 /** Everything one pod's eviction needs; shared by all pods of a drain. */
 export interface EvictionContext {
-  core: CoreV1Api;
+  kube: Kube;
   clock: Clock;
   logger: Logger;
   /** −1: the pod's own terminationGracePeriodSeconds. */
@@ -41,11 +42,10 @@ export async function evictPod(ctx: EvictionContext, pod: V1Pod): Promise<PodOut
       // The refusal before each retry is logged at info already; the retry itself is detail.
       if (attempt === 1) log.info('evicting pod');
       else log.debug({ attempt }, 'evicting pod again');
-      await ctx.core.createNamespacedPodEviction({
-        name: current.metadata!.name!,
-        namespace: current.metadata!.namespace!,
-        body: evictionFor(current, ctx.gracePeriodSeconds),
-      });
+      await ctx.kube.create(
+        paths.eviction(current.metadata!.namespace!, current.metadata!.name!),
+        evictionFor(current, ctx.gracePeriodSeconds),
+      );
       log.info('pod evicted, waiting for it to terminate');
       return await waitUntilGone(ctx, current, uid, log);
     } catch (err) {
@@ -128,10 +128,7 @@ async function waitUntilGone(
 /** GETs the pod again; on a read error keeps what we had, so a blip of the API server is not fatal. */
 async function readPod(ctx: EvictionContext, pod: V1Pod, log: Logger): Promise<V1Pod | 'gone'> {
   try {
-    return await ctx.core.readNamespacedPod({
-      name: pod.metadata!.name!,
-      namespace: pod.metadata!.namespace!,
-    });
+    return await ctx.kube.get<V1Pod>(paths.pod(pod.metadata!.namespace!, pod.metadata!.name!));
   } catch (err) {
     if (isNotFound(err)) return 'gone';
     log.warn({ cause: statusMessage(err) }, 'cannot read pod, will look again');

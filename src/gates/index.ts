@@ -1,7 +1,7 @@
 /** The gates that can hold a reboot back, built from the config in kured's order: window, Prometheus, pods. */
-import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Gate, GateVerdict } from '../agent/ports.ts';
 import type { Config } from '../config/config.ts';
+import type { Kube } from '../kube/client.ts';
 import { podsGate } from './pods.ts';
 import { prometheusGate } from './prometheus.ts';
 import { parseWindow, type RebootWindow, windowGate } from './window.ts';
@@ -10,7 +10,7 @@ export { parseWindow, type RebootWindow, windowGate } from './window.ts';
 
 export interface GateDeps {
   /** Needed only when --blocking-pod-selector is set. */
-  core?: CoreV1Api;
+  kube?: Kube;
 }
 
 export type GateConfig = Pick<
@@ -53,8 +53,8 @@ export function createGates(config: GateConfig, deps: GateDeps): Gate[] {
   }
   const selectors = config.blockingPodSelector.filter((s) => s.trim() !== '');
   if (selectors.length > 0) {
-    if (!deps.core) throw new Error('createGates: blocking pod selectors need the Kubernetes core client');
-    gates.push(podsGate(deps.core, config.nodeId, selectors));
+    if (!deps.kube) throw new Error('createGates: blocking pod selectors need the Kubernetes client');
+    gates.push(podsGate(deps.kube, config.nodeId, selectors));
   }
   return gates;
 }

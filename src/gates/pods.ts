@@ -2,8 +2,9 @@
  * The blocking-pod gate (--blocking-pod-selector, repeatable): any running pod on this node that
  * matches any selector holds the reboot back, as in kured. A failed list also blocks (fail closed).
  */
-import type { CoreV1Api } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import type { Gate, GateVerdict } from '../agent/ports.ts';
+import { type Kube, paths } from '../kube/client.ts';
 import { statusMessage } from '../kube/errors.ts';
 
 export interface PodRef {
@@ -20,9 +21,9 @@ export function podFieldSelector(nodeName: string): string {
   return `spec.nodeName=${nodeName},status.phase!=Succeeded,status.phase!=Failed,status.phase!=Unknown`;
 }
 
-export function podsGate(core: CoreV1Api, nodeName: string, selectors: string[]): Gate {
+export function podsGate(kube: Kube, nodeName: string, selectors: string[]): Gate {
   const list: PodLister = async (labelSelector, fieldSelector, limit) => {
-    const pods = await core.listPodForAllNamespaces({ labelSelector, fieldSelector, limit });
+    const pods = await kube.list<V1Pod>(paths.pods, { labelSelector, fieldSelector, limit });
     return pods.items.map((p) => ({ namespace: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '' }));
   };
   return podsGateWith(list, nodeName, selectors);

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { Agent, fetch } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Gate, GateVerdict } from '../agent/ports.ts';
 import { ConfigError } from '../config/errors.ts';
 import { type AlertFilter, type AlertSample, blockingAlertNames, listNames } from './alerts.ts';
@@ -37,9 +37,10 @@ export function prometheusGate(opts: PrometheusGateOptions): Gate {
   // Read once at startup so a wrong path is a startup error, not a silently blocked node.
   if (opts.bearerTokenFile) readSecretSync(opts.bearerTokenFile, '--prometheus-bearer-token-file');
   if (opts.basicAuthFile) basicAuthHeader(readSecretSync(opts.basicAuthFile, '--prometheus-basic-auth-file'));
-  const dispatcher = opts.caFile
-    ? new Agent({ connect: { ca: readSecretSync(opts.caFile, '--prometheus-ca-file') } })
-    : undefined;
+  const ca = opts.caFile ? readSecretSync(opts.caFile, '--prometheus-ca-file') : undefined;
+  // undici is loaded at the first query, not at start: it costs ~12 MB, which an agent that never
+  // needs a reboot should not carry.
+  let client: { fetch: typeof import('undici').fetch; dispatcher: Dispatcher | undefined } | undefined;
   const queryUrl = new URL('api/v1/query', target.base);
   queryUrl.searchParams.set('query', 'ALERTS');
   const filter: AlertFilter = { regexp: opts.regexp, matchOnly: opts.matchOnly, firingOnly: opts.firingOnly };
@@ -52,9 +53,16 @@ export function prometheusGate(opts: PrometheusGateOptions): Gate {
         const headers: Record<string, string> = { accept: 'application/json' };
         const auth = await authorization(opts, target.userinfo);
         if (auth) headers.authorization = auth;
-        const res = await fetch(queryUrl, {
+        if (!client) {
+          const undici = await import('undici');
+          client = {
+            fetch: undici.fetch,
+            dispatcher: ca ? new undici.Agent({ connect: { ca } }) : undefined,
+          };
+        }
+        const res = await client.fetch(queryUrl, {
           headers,
-          dispatcher,
+          dispatcher: client.dispatcher,
           signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
         });
         const body = (await res.json().catch(() => ({}))) as QueryResponse;

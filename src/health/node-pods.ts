@@ -6,23 +6,19 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { PodHealth } from '../agent/ports.ts';
+import { type Kube, paths } from '../kube/client.ts';
 import { watchSelected } from '../kube/watch.ts';
 import type { Logger } from '../observe/log.ts';
 import { type PodState, podProblems } from './rules.ts';
 
-export function nodePodHealth(
-  kube: { config: k8s.KubeConfig; core: k8s.CoreV1Api },
-  nodeName: string,
-  selectors: string[],
-  logger: Logger,
-): PodHealth {
+export function nodePodHealth(kube: Kube, nodeName: string, selectors: string[], logger: Logger): PodHealth {
   const fieldSelector = `spec.nodeName=${nodeName}`;
   return {
     async problems(rebootedAfter) {
       const [all, ...matched] = await Promise.all([
-        kube.core.listPodForAllNamespaces({ fieldSelector }),
+        kube.list<k8s.V1Pod>(paths.pods, { fieldSelector }),
         ...selectors.map((labelSelector) =>
-          kube.core.listPodForAllNamespaces({ fieldSelector, labelSelector }),
+          kube.list<k8s.V1Pod>(paths.pods, { fieldSelector, labelSelector }),
         ),
       ]);
       const selected = new Set(matched.flatMap((list) => list.items.map((p) => p.metadata?.uid)));
@@ -37,7 +33,8 @@ export function nodePodHealth(
         const s = podState(obj as k8s.V1Pod, false);
         return JSON.stringify([s.phase, s.ready, s.deleting, s.readySince, s.startedAt]);
       };
-      return watchSelected(kube.config, '/api/v1/pods', fieldSelector, onChange, logger, relevant);
+      const open = (path: string, signal: AbortSignal) => kube.stream(path, signal);
+      return watchSelected(open, paths.pods, fieldSelector, onChange, logger, relevant);
     },
   };
 }
@@ -59,7 +56,7 @@ function podState(p: k8s.V1Pod, selected: boolean): PodState {
   };
 }
 
-/** The client deserializes timestamps into Dates for typed calls, but a watch hands over plain JSON. */
+/** Timestamps arrive as strings (the API's JSON as it is), whatever client-node's types say. */
 function date(t: Date | string): Date {
   return t instanceof Date ? t : new Date(t);
 }

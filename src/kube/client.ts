@@ -1,57 +1,74 @@
-import * as k8s from '@kubernetes/client-node';
-
-export interface KubeClients {
-  config: k8s.KubeConfig;
-  core: k8s.CoreV1Api;
-  apps: k8s.AppsV1Api;
-  events: k8s.EventsV1Api;
-}
-
-/** No single API request may hang longer than this (watches are not API requests and stay open). */
-export const REQUEST_TIMEOUT_MS = 30_000;
-
 /**
- * In a pod: the ServiceAccount; elsewhere: $KUBECONFIG or ~/.kube/config (as kubectl does); or the
- * given kubeconfig file. Each call has its own KubeConfig, hence its own connections.
+ * The agent's Kubernetes client: the few calls it makes (get, list, create, merge patch, evict, watch
+ * streams), typed with @kubernetes/client-node's model types (type-only: nothing of client-node is
+ * loaded at run time) over our own transport. Objects are the API server's JSON as it is: dates
+ * are strings, and a list's continue token is `metadata.continue`.
  */
-export function connect(kubeconfigFile?: string): KubeClients {
-  const config = new k8s.KubeConfig();
-  if (kubeconfigFile) config.loadFromFile(kubeconfigFile);
-  else config.loadFromDefault();
-  return {
-    config,
-    core: apiClient(config, k8s.CoreV1Api),
-    apps: apiClient(config, k8s.AppsV1Api),
-    events: apiClient(config, k8s.EventsV1Api),
-  };
+import { type KubeconfigEnv, type LoadOptions, loadConnection } from './kubeconfig.ts';
+import { KubeTransport, type Query, type StreamResponse } from './transport.ts';
+
+export { REQUEST_TIMEOUT_MS } from './transport.ts';
+
+/** A list's items and its continue token (the wire name; client-node calls it `_continue`). */
+export interface KubeList<T> {
+  items: T[];
+  metadata?: { continue?: string; resourceVersion?: string };
 }
 
-/**
- * KubeConfig.makeApiClient plus a deadline on every request: without one, a request to an API
- * server that stopped answering waits for the HTTP client's own 5-minute timeout, and the agent
- * with it.
- */
-function apiClient<T>(config: k8s.KubeConfig, Api: new (c: k8s.Configuration) => T): T {
-  const cluster = config.getCurrentCluster();
-  if (!cluster) throw new Error('the kubeconfig has no current cluster');
-  return new Api(
-    k8s.createConfiguration({
-      baseServer: new k8s.ServerConfiguration(cluster.server, {}),
-      authMethods: { default: config },
-      middleware: [deadline(REQUEST_TIMEOUT_MS), k8s.setHeaderMiddleware('User-Agent', 'kured-ts')],
-    }),
-  );
+export class Kube {
+  readonly transport: KubeTransport;
+
+  constructor(transport: KubeTransport) {
+    this.transport = transport;
+  }
+
+  get<T>(path: string, query?: Query, signal?: AbortSignal): Promise<T> {
+    return this.transport.request<T>('GET', path, {
+      ...(query ? { query } : {}),
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  list<T>(path: string, query?: Query, signal?: AbortSignal): Promise<KubeList<T>> {
+    return this.get<KubeList<T>>(path, query, signal);
+  }
+
+  create<T>(path: string, body: object): Promise<T> {
+    return this.transport.request<T>('POST', path, { body });
+  }
+
+  /** A JSON merge patch (RFC 7386): null removes a field; a resourceVersion in it makes the write conditional. */
+  mergePatch<T>(path: string, body: object): Promise<T> {
+    return this.transport.request<T>('PATCH', path, { body, contentType: 'application/merge-patch+json' });
+  }
+
+  /** A streaming GET for watches; the deadline covers only the response headers. */
+  stream(path: string, signal: AbortSignal): Promise<StreamResponse> {
+    return this.transport.stream(path, signal);
+  }
 }
 
-function deadline(ms: number) {
-  return {
-    pre: (request: k8s.RequestContext) => {
-      request.setSignal(AbortSignal.timeout(ms));
-      return new k8s.Observable(Promise.resolve(request));
-    },
-    post: (response: k8s.ResponseContext) => new k8s.Observable(Promise.resolve(response)),
-  };
+/** In a pod: the ServiceAccount; elsewhere: $KUBECONFIG or ~/.kube/config (as kubectl does). */
+export function connect(
+  env: KubeconfigEnv = process.env,
+  opts: LoadOptions & { timeoutMs?: number } = {},
+): Kube {
+  return new Kube(new KubeTransport(loadConnection(env, opts), opts));
 }
 
-/** Options for a JSON merge patch (RFC 7386): the client's default content type is JSON Patch. */
-export const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+const seg = encodeURIComponent;
+
+/** API paths of the objects the agent touches. */
+export const paths = {
+  nodes: '/api/v1/nodes',
+  node: (name: string) => `/api/v1/nodes/${seg(name)}`,
+  /** All namespaces' pods (list with a field selector on spec.nodeName). */
+  pods: '/api/v1/pods',
+  pod: (namespace: string, name: string) => `/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}`,
+  eviction: (namespace: string, name: string) =>
+    `/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}/eviction`,
+  daemonSets: (namespace: string) => `/apis/apps/v1/namespaces/${seg(namespace)}/daemonsets`,
+  daemonSet: (namespace: string, name: string) =>
+    `/apis/apps/v1/namespaces/${seg(namespace)}/daemonsets/${seg(name)}`,
+  events: (namespace: string) => `/apis/events.k8s.io/v1/namespaces/${seg(namespace)}/events`,
+};

@@ -1,8 +1,37 @@
 /**
- * Classifies the errors @kubernetes/client-node throws. An ApiException carries the HTTP code,
- * the response body as text (a JSON metav1.Status from the API server) and lower-cased headers.
- * We duck-type instead of `instanceof` so a second copy of the client (bundling) still matches.
+ * The errors of our Kubernetes transport (./transport.ts), and their classification. An ApiError
+ * carries the HTTP code, the response body (a metav1.Status from the API server, parsed when it is
+ * JSON) and lower-cased headers. Classification duck-types on `code`, so an ApiException of
+ * @kubernetes/client-node (the tests' client) is read the same way.
  */
+
+/** The API server answered with an error status. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  readonly code: number;
+  readonly body: unknown;
+  readonly headers: Record<string, string>;
+  constructor(code: number, body: unknown, headers: Record<string, string>, request: string) {
+    const status = typeof body === 'object' && body !== null ? (body as ApiStatus).message : undefined;
+    super(`${request}: HTTP ${code}${status ? `: ${status}` : ''}`);
+    this.code = code;
+    this.body = body;
+    this.headers = headers;
+  }
+}
+
+/**
+ * The API server gave no answer: it did not answer within the request's deadline (`timedOut`), or
+ * it could not be reached. The message is one line that says which; the request may have landed.
+ */
+export class NoAnswerError extends Error {
+  override readonly name = 'NoAnswerError';
+  readonly timedOut: boolean;
+  constructor(message: string, timedOut: boolean, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.timedOut = timedOut;
+  }
+}
 
 /** The parts of a metav1.Status we read. */
 export interface ApiStatus {
@@ -26,8 +55,10 @@ interface ApiErrorShape {
 
 function asApiError(err: unknown): ApiErrorShape | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
+  // A DOMException (an aborted or timed-out fetch) has a numeric `code` too: 23 is TimeoutError.
+  if (err instanceof DOMException) return undefined;
   const code = (err as { code?: unknown }).code;
-  return typeof code === 'number' ? (err as ApiErrorShape) : undefined;
+  return typeof code === 'number' && code >= 100 && code <= 599 ? (err as ApiErrorShape) : undefined;
 }
 
 /** The HTTP status code of an API error, undefined for anything else (network errors, bugs). */
@@ -102,6 +133,7 @@ export function statusMessage(err: unknown): string {
     const body = typeof api.body === 'string' && api.body.trim() !== '' ? `: ${api.body}` : '';
     return oneLine(`HTTP ${api.code}${body}`);
   }
+  if (err instanceof NoAnswerError) return oneLine(err.message);
   if (err instanceof Error && err.name === 'TimeoutError') {
     return 'the Kubernetes API server did not answer in time';
   }

@@ -1,6 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { NodePort, NodeView } from '../agent/ports.ts';
-import { mergePatch } from './client.ts';
+import { type Kube, paths } from './client.ts';
 import { isConflict, isNotFound } from './errors.ts';
 
 export function viewNode(node: k8s.V1Node): NodeView {
@@ -25,15 +25,15 @@ export function viewNode(node: k8s.V1Node): NodeView {
 /** Operations on the agent's own Node, each a minimal merge patch (never a whole-object write). */
 export class NodeOps implements NodePort {
   readonly name: string;
-  private readonly core: k8s.CoreV1Api;
+  private readonly kube: Kube;
 
-  constructor(core: k8s.CoreV1Api, name: string) {
-    this.core = core;
+  constructor(kube: Kube, name: string) {
+    this.kube = kube;
     this.name = name;
   }
 
   async read(): Promise<NodeView> {
-    const node = await this.core.readNode({ name: this.name }).catch((err: unknown) => {
+    const node = await this.kube.get<k8s.V1Node>(paths.node(this.name)).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
       throw new Error(
         `node ${this.name} does not exist; KURED_NODE_ID (or --node-id) must be this node's name`,
@@ -74,6 +74,6 @@ export class NodeOps implements NodePort {
   }
 
   private patch(body: object): Promise<unknown> {
-    return this.core.patchNode({ name: this.name, body }, mergePatch);
+    return this.kube.mergePatch<k8s.V1Node>(paths.node(this.name), body);
   }
 }

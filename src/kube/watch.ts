@@ -1,5 +1,9 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../observe/log.ts';
+import type { StreamResponse } from './transport.ts';
+
+/** A streaming GET of an API path (`...?watch=true`): the one place a watch touches HTTP. */
+export type OpenStream = (path: string, signal: AbortSignal) => Promise<StreamResponse>;
 
 /**
  * Calls onChange when one named object changes in a way that matters (`relevant` maps it to a key;
@@ -8,19 +12,19 @@ import type { Logger } from '../observe/log.ts';
  * The watch only wakes the reconciler: what to do is always decided from a fresh read.
  */
 export function watchNamed(
-  config: k8s.KubeConfig,
+  open: OpenStream,
   collectionPath: string,
   name: string,
   onChange: () => void,
   logger: Logger,
   relevant: (obj: k8s.KubernetesObject) => string = (obj) => obj.metadata?.resourceVersion ?? '',
 ): () => void {
-  return watchSelected(config, collectionPath, `metadata.name=${name}`, onChange, logger, relevant);
+  return watchSelected(open, collectionPath, `metadata.name=${name}`, onChange, logger, relevant);
 }
 
 /** watchNamed for every object a field selector picks (e.g. the pods on one node), keyed per object. */
 export function watchSelected(
-  config: k8s.KubeConfig,
+  open: OpenStream,
   collectionPath: string,
   fieldSelector: string,
   onChange: () => void,
@@ -28,49 +32,41 @@ export function watchSelected(
   relevant: (obj: k8s.KubernetesObject) => string = (obj) => obj.metadata?.resourceVersion ?? '',
 ): () => void {
   const lastKeys = new Map<string, string>();
-  let stopped = false;
-  let current: AbortController | undefined;
-  let retryTimer: NodeJS.Timeout | undefined;
+  const stopper = new AbortController();
   let failures = 0;
-  const watch = new k8s.Watch(config);
 
   // A watch without a resourceVersion starts with the object as it is now (ADDED): after a
   // reconnect that first event reveals anything missed meanwhile, through the key comparison.
-  const start = async (): Promise<void> => {
-    if (stopped) return;
-    try {
-      current = await watch.watch(
-        collectionPath,
-        { fieldSelector, allowWatchBookmarks: false },
-        (phase, obj: k8s.KubernetesObject) => {
-          failures = 0;
-          if (phase === 'BOOKMARK') return;
-          const id = `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
-          const key = `${phase === 'DELETED' ? 'deleted' : ''}${relevant(obj)}`;
-          if (key === lastKeys.get(id)) return;
-          lastKeys.set(id, key);
-          onChange();
-        },
-        (err) => restart(err),
-      );
-    } catch (err) {
-      restart(err);
+  const once = async (): Promise<void> => {
+    const query = new URLSearchParams({ watch: 'true', fieldSelector });
+    const { status, lines } = await open(`${collectionPath}?${query}`, stopper.signal);
+    if (status !== 200) throw new Error(`watch ${collectionPath} (${fieldSelector}): HTTP ${status}`);
+    for await (const line of lines) {
+      const event = JSON.parse(line) as { type: string; object: k8s.KubernetesObject };
+      if (event.type === 'ERROR') throw new Error(`watch ${collectionPath}: ${line.slice(0, 200)}`);
+      failures = 0;
+      if (event.type === 'BOOKMARK') continue;
+      const obj = event.object;
+      const id = `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+      const key = `${event.type === 'DELETED' ? 'deleted' : ''}${relevant(obj)}`;
+      if (key === lastKeys.get(id)) continue;
+      lastKeys.set(id, key);
+      onChange();
     }
-  };
-  const restart = (err: unknown): void => {
-    if (stopped) return;
-    if (err) {
-      failures++;
-      logger.debug({ path: collectionPath, err: String(err) }, 'watch ended; re-establishing');
-    }
-    const delay = err ? Math.min(30_000, 500 * 2 ** Math.min(failures, 6)) : 0;
-    retryTimer = setTimeout(() => void start(), delay);
   };
 
-  void start();
-  return () => {
-    stopped = true;
-    clearTimeout(retryTimer);
-    current?.abort();
-  };
+  void (async () => {
+    while (!stopper.signal.aborted) {
+      try {
+        await once();
+      } catch (err) {
+        if (stopper.signal.aborted) break;
+        failures++;
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(failures, 6));
+        logger.debug({ path: collectionPath, err: String(err), delay }, 'watch ended; re-establishing');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  })();
+  return () => stopper.abort();
 }

@@ -1,6 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Clock } from '../agent/ports.ts';
-import { mergePatch } from '../kube/client.ts';
+import { type Kube, paths } from '../kube/client.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import type { Logger } from '../observe/log.ts';
 import { type AcquireOutcome, acquire, type LockValue, parseLock, release } from './codec.ts';
@@ -20,12 +20,12 @@ export interface LockSettings {
  */
 export class DaemonSetLock {
   readonly settings: LockSettings;
-  private readonly apps: k8s.AppsV1Api;
+  private readonly kube: Kube;
   private readonly clock: Clock;
   private readonly logger: Logger;
 
-  constructor(apps: k8s.AppsV1Api, settings: LockSettings, clock: Clock, logger: Logger) {
-    this.apps = apps;
+  constructor(kube: Kube, settings: LockSettings, clock: Clock, logger: Logger) {
+    this.kube = kube;
     this.settings = settings;
     this.clock = clock;
     this.logger = logger;
@@ -33,12 +33,14 @@ export class DaemonSetLock {
 
   async read(): Promise<{ value: LockValue; resourceVersion: string }> {
     const { name, namespace } = this.settings;
-    const ds = await this.apps.readNamespacedDaemonSet({ name, namespace }).catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
-      throw new Error(
-        `the lock DaemonSet ${namespace}/${name} does not exist; check --ds-namespace and --ds-name`,
-      );
-    });
+    const ds = await this.kube
+      .get<k8s.V1DaemonSet>(paths.daemonSet(namespace, name))
+      .catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+        throw new Error(
+          `the lock DaemonSet ${namespace}/${name} does not exist; check --ds-namespace and --ds-name`,
+        );
+      });
     const raw = ds.metadata?.annotations?.[this.settings.annotation];
     return { value: parseLock(raw), resourceVersion: ds.metadata?.resourceVersion ?? '' };
   }
@@ -68,14 +70,9 @@ export class DaemonSetLock {
       const { write, result } = change(value);
       if (write === false) return result;
       try {
-        await this.apps.patchNamespacedDaemonSet(
-          {
-            name: this.settings.name,
-            namespace: this.settings.namespace,
-            body: { metadata: { resourceVersion, annotations: { [this.settings.annotation]: write } } },
-          },
-          mergePatch,
-        );
+        await this.kube.mergePatch(paths.daemonSet(this.settings.namespace, this.settings.name), {
+          metadata: { resourceVersion, annotations: { [this.settings.annotation]: write } },
+        });
         return result;
       } catch (err) {
         if (!isConflict(err) || attempt >= 20) throw err;

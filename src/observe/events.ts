@@ -1,9 +1,12 @@
 import type * as k8s from '@kubernetes/client-node';
-import { V1MicroTime } from '@kubernetes/client-node';
+import { type Kube, paths } from '../kube/client.ts';
 import { statusMessage } from '../kube/errors.ts';
 import type { Logger } from './log.ts';
 
 export type EventType = 'Normal' | 'Warning';
+
+/** An events.k8s.io/v1 Event as sent: eventTime is a MicroTime string (client-node's type says Date). */
+type WireEvent = Omit<k8s.EventsV1Event, 'eventTime'> & { eventTime: string };
 
 /**
  * Kubernetes Events on the agent's Node (events.k8s.io/v1), so `kubectl describe node` says what
@@ -11,14 +14,14 @@ export type EventType = 'Normal' | 'Warning';
  * Best effort: a failed Event is logged, never fatal.
  */
 export class NodeEvents {
-  private readonly api: k8s.EventsV1Api;
+  private readonly kube: Kube;
   private readonly node: { name: string; uid: string };
   private readonly instance: string;
   private readonly logger: Logger;
   private lastKey = '';
 
-  constructor(api: k8s.EventsV1Api, node: { name: string; uid: string }, logger: Logger) {
-    this.api = api;
+  constructor(kube: Kube, node: { name: string; uid: string }, logger: Logger) {
+    this.kube = kube;
     this.node = node;
     this.instance = `kured-ts-${node.name}`.slice(0, 128);
     this.logger = logger;
@@ -30,23 +33,26 @@ export class NodeEvents {
     if (key === this.lastKey) return;
     this.lastKey = key;
     try {
-      await this.api.createNamespacedEvent({
-        namespace: 'default',
-        body: {
-          // generateName may end in '-' (the server appends a suffix) but not in '.'.
-          metadata: { generateName: `${this.node.name}.kured-ts-` },
-          eventTime: new V1MicroTime(),
-          reportingController: 'kured-ts.dev/agent',
-          reportingInstance: this.instance,
-          action,
-          reason,
-          type,
-          note: note.slice(0, 1000),
-          regarding: { apiVersion: 'v1', kind: 'Node', name: this.node.name, uid: this.node.uid },
-        },
-      });
+      const event: WireEvent = {
+        // generateName may end in '-' (the server appends a suffix) but not in '.'.
+        metadata: { generateName: `${this.node.name}.kured-ts-` },
+        eventTime: microTime(new Date()),
+        reportingController: 'kured-ts.dev/agent',
+        reportingInstance: this.instance,
+        action,
+        reason,
+        type,
+        note: note.slice(0, 1000),
+        regarding: { apiVersion: 'v1', kind: 'Node', name: this.node.name, uid: this.node.uid },
+      };
+      await this.kube.create(paths.events('default'), event);
     } catch (err) {
       this.logger.warn({ reason, err: statusMessage(err) }, 'could not record a Kubernetes Event');
     }
   }
+}
+
+/** metav1.MicroTime on the wire: RFC 3339 with six fractional digits (the type says Date, the wire a string). */
+export function microTime(d: Date): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }

@@ -1,10 +1,11 @@
 /**
  * The agent's metrics: kured's `kured_reboot_required` under its exact name and help, plus the state
  * kured never exposed (phase, lock holders, what blocks, durations, counts, cordon age), and the
- * default process metrics. One registry per instance, so tests can build as many as they like.
+ * process metrics read at scrape time (./prom.ts). One registry per instance, so tests can build as many as they like.
  */
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
 import type { Telemetry } from '../agent/ports.ts';
+import { Counter, collectProcessMetrics, Gauge, Histogram, Registry } from './prom.ts';
 
 export type NodePhase = Parameters<Telemetry['setPhase']>[0];
 export const NODE_PHASES: readonly NodePhase[] = [
@@ -39,7 +40,7 @@ export class AgentMetrics implements Telemetry {
     this.node = node;
     this.registry = opts.registry ?? new Registry();
     const registers = [this.registry];
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (opts.defaultMetrics !== false) collectProcessMetrics(this.registry);
     this.rebootRequired = new Gauge({
       name: 'kured_reboot_required',
       help: 'OS requires reboot due to software updates.',

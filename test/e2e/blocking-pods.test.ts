@@ -5,9 +5,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { GateVerdict } from '../../src/agent/ports.ts';
 import { podsGate } from '../../src/gates/pods.ts';
+import { connect } from '../../src/kube/client.ts';
 import { type Cluster, pollUntil, startCluster } from '../../testbed/src/index.ts';
 
 let cluster: Cluster;
@@ -47,7 +48,9 @@ async function runningPod(name: string, node: string, labels: Record<string, str
 
 const reasonOf = (v: GateVerdict): string => (v.open ? 'open' : v.reason);
 const check = async (node: string, selectors: string[]) =>
-  reasonOf(await podsGate(core, node, selectors).check(new Date()));
+  reasonOf(
+    await podsGate(connect({ KUBECONFIG: cluster.kubeconfigPath }), node, selectors).check(new Date()),
+  );
 
 test('a running pod matching a selector on this node blocks; elsewhere or unmatched it does not', async () => {
   await runningPod('backup-1', node1, { app: 'backup', tier: 'batch' });
@@ -84,9 +87,8 @@ test('a finished (Succeeded) pod no longer blocks', async () => {
 
 test("a list the agent may not make blocks, with the API server's reason", async () => {
   const token = await cluster.serviceAccountToken(namespace, 'default');
-  const kc = new KubeConfig();
-  kc.loadFromFile(cluster.kubeconfigForToken(token, 'no-rbac'));
-  const verdict = await podsGate(kc.makeApiClient(CoreV1Api), node1, ['app=backup']).check(new Date());
+  const kube = connect({ KUBECONFIG: cluster.kubeconfigForToken(token, 'no-rbac') });
+  const verdict = await podsGate(kube, node1, ['app=backup']).check(new Date());
   assert.equal(verdict.open, false);
   assert.match(
     reasonOf(verdict),

@@ -20,6 +20,7 @@ import {
 import { pino } from 'pino';
 import type { Clock, DrainResult } from '../../src/agent/ports.ts';
 import { createDrainer, type DrainerOptions } from '../../src/drain/drainer.ts';
+import { connect } from '../../src/kube/client.ts';
 import { type Cluster, pollUntil, startCluster } from '../../testbed/src/index.ts';
 
 let cluster: Cluster;
@@ -58,7 +59,7 @@ function drainerWithLog(opts: Partial<DrainerOptions> = {}) {
     { level: 'debug' },
     { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) },
   );
-  const drainer = createDrainer(core, {
+  const drainer = createDrainer(connect({ KUBECONFIG: cluster.kubeconfigPath }), {
     gracePeriodSeconds: -1,
     podSelector: '',
     skipWaitForDeleteTimeoutSeconds: 0,

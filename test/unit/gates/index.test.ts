@@ -39,10 +39,10 @@ describe('createGates', () => {
     );
   });
   it('orders window, Prometheus, pods like kured', () => {
-    const core = {} as never;
+    const kube = {} as never;
     const gates = createGates(
       { ...base, prometheusUrl: 'http://prom:9090', blockingPodSelector: ['app=db'] },
-      { core },
+      { kube },
     );
     assert.deepEqual(
       gates.map((g) => g.name),

@@ -69,3 +69,10 @@ test('finds a Status cause by type', () => {
   assert.equal(hasStatusCause(terminating, 'NamespaceTerminating'), true);
   assert.equal(hasStatusCause(apiError(429, pdb429), 'NamespaceTerminating'), false);
 });
+
+test('a timed-out fetch (DOMException TimeoutError, code 23) is not taken for an HTTP status', () => {
+  const timeout = new DOMException('The operation was aborted due to timeout', 'TimeoutError');
+  assert.equal(timeout.code, 23);
+  assert.equal(statusMessage(timeout), 'the Kubernetes API server did not answer in time');
+  assert.equal(isNotFound(timeout), false);
+});
