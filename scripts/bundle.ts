@@ -3,14 +3,14 @@
  * the end-to-end tests run. One file loads faster and uses far less memory than node_modules.
  */
 import { builtinModules } from 'node:module';
-import { build, type Plugin } from 'esbuild';
+import { type BuildOptions, build, type Plugin } from 'esbuild';
 
 /**
  * Node's built-in modules through require(), not import: an ESM import builds the module's namespace,
  * which evaluates every lazy export: node:http's WebSocket loads Node's internal fetch (~13 MB),
  * node:process's report, node:tls's root certificates. require() leaves them unevaluated.
  */
-const builtinsByRequire: Plugin = {
+export const builtinsByRequire: Plugin = {
   name: 'builtins-by-require',
   setup(b) {
     const builtins = new Set(builtinModules);
@@ -26,9 +26,8 @@ const builtinsByRequire: Plugin = {
   },
 };
 
-const result = await build({
-  entryPoints: ['src/main.ts'],
-  outfile: 'dist/kured-ts.mjs',
+/** The bundle's settings, shared with bench/idle.ts, which bundles each dependency alone the same way. */
+export const BUNDLE_OPTIONS = {
   bundle: true,
   platform: 'node',
   target: 'node24',
@@ -36,13 +35,21 @@ const result = await build({
   minify: true,
   sourcemap: false,
   legalComments: 'none',
-  metafile: true,
   plugins: [builtinsByRequire],
   // Some dependencies are CommonJS and call require(); give the ESM bundle one.
   banner: {
     js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
   },
   logLevel: 'warning',
-});
-const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0);
-process.stdout.write(`bundle: dist/kured-ts.mjs ${(bytes / 1024).toFixed(0)} KiB\n`);
+} satisfies BuildOptions;
+
+if (import.meta.main) {
+  const result = await build({
+    ...BUNDLE_OPTIONS,
+    entryPoints: ['src/main.ts'],
+    outfile: 'dist/kured-ts.mjs',
+    metafile: true,
+  });
+  const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0);
+  process.stdout.write(`bundle: dist/kured-ts.mjs ${(bytes / 1024).toFixed(0)} KiB\n`);
+}

@@ -5,10 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { Dispatcher } from 'undici';
 import type { Gate, GateVerdict } from '../agent/ports.ts';
 import { ConfigError } from '../config/errors.ts';
 import { type AlertFilter, type AlertSample, blockingAlertNames, listNames } from './alerts.ts';
+import { getJson } from './http-get.ts';
 
 export interface PrometheusGateOptions extends AlertFilter {
   url: string;
@@ -38,9 +38,6 @@ export function prometheusGate(opts: PrometheusGateOptions): Gate {
   if (opts.bearerTokenFile) readSecretSync(opts.bearerTokenFile, '--prometheus-bearer-token-file');
   if (opts.basicAuthFile) basicAuthHeader(readSecretSync(opts.basicAuthFile, '--prometheus-basic-auth-file'));
   const ca = opts.caFile ? readSecretSync(opts.caFile, '--prometheus-ca-file') : undefined;
-  // undici is loaded at the first query, not at start: it costs ~12 MB, which an agent that never
-  // needs a reboot should not carry.
-  let client: { fetch: typeof import('undici').fetch; dispatcher: Dispatcher | undefined } | undefined;
   const queryUrl = new URL('api/v1/query', target.base);
   queryUrl.searchParams.set('query', 'ALERTS');
   const filter: AlertFilter = { regexp: opts.regexp, matchOnly: opts.matchOnly, firingOnly: opts.firingOnly };
@@ -53,20 +50,13 @@ export function prometheusGate(opts: PrometheusGateOptions): Gate {
         const headers: Record<string, string> = { accept: 'application/json' };
         const auth = await authorization(opts, target.userinfo);
         if (auth) headers.authorization = auth;
-        if (!client) {
-          const undici = await import('undici');
-          client = {
-            fetch: undici.fetch,
-            dispatcher: ca ? new undici.Agent({ connect: { ca } }) : undefined,
-          };
-        }
-        const res = await client.fetch(queryUrl, {
+        const res = await getJson(queryUrl, {
           headers,
-          dispatcher: client.dispatcher,
-          signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+          ...(ca ? { ca } : {}),
+          timeoutMs: opts.timeoutMs ?? 10_000,
         });
-        const body = (await res.json().catch(() => ({}))) as QueryResponse;
-        if (!res.ok || body.status !== 'success') {
+        const body = (res.body ?? {}) as QueryResponse;
+        if (res.status < 200 || res.status > 299 || body.status !== 'success') {
           throw new Error(`HTTP ${res.status}${body.error ? `: ${body.error}` : ''}`);
         }
         samples = body.data?.result ?? [];
@@ -84,7 +74,7 @@ export function prometheusGate(opts: PrometheusGateOptions): Gate {
   };
 }
 
-/** The query base, credentials embedded in the URL (fetch refuses them there), and a loggable form. */
+/** The query base, credentials taken out of the URL (sent as a header instead), and a loggable form. */
 export function parsePrometheusUrl(raw: string): {
   base: URL;
   userinfo: string | undefined;
@@ -151,7 +141,7 @@ function readSecretSync(path: string, flag: string): string {
   }
 }
 
-/** The innermost message: fetch wraps the socket error as "fetch failed" with the real cause. */
+/** The innermost message of an error (a wrapped socket error carries the real one as its cause). */
 function describeError(err: unknown): string {
   let e = err as { message?: string; cause?: unknown; code?: string } | undefined;
   while (e?.cause && typeof e.cause === 'object') e = e.cause as typeof e;
