@@ -10,17 +10,17 @@
  * Targets (issue 12): at most 56 MB resident, below 0.1% of a core.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { BUNDLE_OPTIONS } from '../scripts/bundle.ts';
 import { Fleet, NODE_FLAGS } from '../testbed/src/fleet.ts';
 import { startCluster } from '../testbed/src/index.ts';
+import { cpuSeconds, rssMb } from './support/proc.ts';
 
 const IDLE_S = Number(process.env.IDLE_SECONDS ?? 60);
 const ROOT = join(import.meta.dirname, '..');
-const mb = (kb: number) => (kb / 1024).toFixed(1);
 
 // 1. What the bundle holds, by package.
 const meta = await build({
@@ -83,8 +83,13 @@ const DEPENDENCIES: { name: string; code: string; note: string }[] = [
     note: 'not loaded: default metrics, cluster, Pushgateway',
   },
   { name: 'shlex', code: load('shlex'), note: 'command flags' },
-  { name: 'undici', code: load('undici'), note: 'loaded at the first Prometheus query' },
+  { name: "Node's fetch", code: 'globalThis.keep = fetch;', note: "built in; loaded at the first notification (webhooks)" },
   { name: 'nodemailer', code: load('nodemailer'), note: 'loaded at the first smtp:// notification' },
+  {
+    name: 'nodemailer, bundled but not loaded',
+    code: "if (process.env.NEVER) globalThis.keep = await import('nodemailer');",
+    note: 'what the agent pays for it until then',
+  },
   {
     name: '@kubernetes/client-node',
     code: load('@kubernetes/client-node'),
@@ -117,22 +122,17 @@ try {
   await fleet.createLockDaemonSet();
   fleet.startAll();
   await new Promise((r) => setTimeout(r, 5000));
-  const pid = fleet.pid('node-1');
-  const cpu = () => {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks of 10 ms
-  };
-  const rssKb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-  const cpu0 = cpu();
+  const pid = fleet.pid('node-1')!;
+  const cpu0 = cpuSeconds(pid);
   const samples: number[] = [];
   for (let i = 0; i < IDLE_S; i++) {
     await new Promise((r) => setTimeout(r, 1000));
-    samples.push(rssKb());
+    samples.push(rssMb(pid));
   }
-  const used = cpu() - cpu0;
+  const used = cpuSeconds(pid) - cpu0;
   console.log(`\nidle agent (node ${NODE_FLAGS.join(' ')} dist/kured-ts.mjs --period=1m), ${IDLE_S} s:`);
   console.log(
-    `  RSS: ${mb(samples.at(-1)!)} MB at the end, ${mb(Math.max(...samples))} MB max (target: at most 56 MB)`,
+    `  RSS: ${samples.at(-1)!.toFixed(1)} MB at the end, ${Math.max(...samples).toFixed(1)} MB max (target: at most 56 MB)`,
   );
   console.log(
     `  CPU: ${used.toFixed(2)} s over ${IDLE_S} s = ${((used / IDLE_S) * 100).toFixed(3)}% of a core (target: below 0.1%)`,
