@@ -83,7 +83,11 @@ const DEPENDENCIES: { name: string; code: string; note: string }[] = [
     note: 'not loaded: default metrics, cluster, Pushgateway',
   },
   { name: 'shlex', code: load('shlex'), note: 'command flags' },
-  { name: "Node's fetch", code: 'globalThis.keep = fetch;', note: "built in; loaded at the first notification (webhooks)" },
+  {
+    name: "Node's fetch",
+    code: 'globalThis.keep = fetch;',
+    note: 'built in; loaded at the first notification (webhooks)',
+  },
   { name: 'nodemailer', code: load('nodemailer'), note: 'loaded at the first smtp:// notification' },
   {
     name: 'nodemailer, bundled but not loaded',
