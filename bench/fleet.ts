@@ -131,11 +131,11 @@ async function runSize(nodes: number): Promise<SizeResult> {
   const result: SizeResult = { nodes, rollouts: [] };
   const cluster = await startCluster({ nodes, rebootDelayMs: REBOOT_DELAY_MS });
   const observer = new FleetObserver(cluster.kubeConfig(), LOCK, ZONE_LABEL);
+  // The lock's DaemonSet, as the chart makes it (with a pod on every node); it goes with its Fleet.
+  const lockOwner = new Fleet(cluster);
   try {
     const kubeconfig = await agentIdentity(cluster);
-    const lockOwner = new Fleet(cluster);
     await lockOwner.createLockDaemonSet();
-    await lockOwner.stopAll();
     await observer.start();
     const watchesWithoutAgents = openWatches(await scrape(cluster));
     for (const [i, setting] of SETTINGS.entries()) {
@@ -152,6 +152,7 @@ async function runSize(nodes: number): Promise<SizeResult> {
     }
   } finally {
     observer.stop();
+    await lockOwner.stopAll();
     await cluster.stop();
   }
   return result;
