@@ -68,6 +68,7 @@ test('a clean cycle: one reboot, uncordoned, lock released, labels and annotatio
   assert.equal(world.reboots, 1);
   assert.equal(world.node.unschedulable, false);
   assert.equal(world.lock, undefined);
+  assert.equal(world.podWatches, 0);
   assert.equal(world.node.labels.reboot, 'done');
   assert.ok(world.node.annotations['weave.works/kured-most-recent-reboot-needed']);
   assert.equal(world.node.annotations['weave.works/kured-reboot-in-progress'], undefined);
@@ -176,6 +177,7 @@ test('the lock is held until the rebooted node is healthy, and the release delay
   );
   assert.ok(world.events.includes('WaitingForHealthy'));
   assert.ok(world.events.includes('Healthy'));
+  assert.equal(world.podWatches, 0, 'the pod watch outlived the healthy wait');
   assert.ok(!world.notifications.some((n) => n.kind === 'halted'));
 });
 
