@@ -13,7 +13,7 @@ import { pollUntil } from './wait.ts';
 
 export const BUNDLE = join(import.meta.dirname, '../../dist/kured-ts.mjs');
 /** Node flags of the image's ENTRYPOINT (scripts/image/spec.ts), so tests run the agent as the image does. */
-export const NODE_FLAGS = ['--max-semi-space-size=1'];
+export const NODE_FLAGS = ['--max-semi-space-size=1', '--no-opt', '--no-maglev', '--no-sparkplug'];
 
 export interface FleetOptions {
   dsNamespace?: string;
