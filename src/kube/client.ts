@@ -71,4 +71,6 @@ export const paths = {
   daemonSet: (namespace: string, name: string) =>
     `/apis/apps/v1/namespaces/${seg(namespace)}/daemonsets/${seg(name)}`,
   events: (namespace: string) => `/apis/events.k8s.io/v1/namespaces/${seg(namespace)}/events`,
+  /** All namespaces' PodDisruptionBudgets. */
+  podDisruptionBudgets: '/apis/policy/v1/poddisruptionbudgets',
 };

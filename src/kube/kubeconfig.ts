@@ -37,6 +37,8 @@ export interface KubeconfigEnv {
 export interface LoadOptions {
   home?: string;
   serviceAccountDir?: string;
+  /** A context of the kubeconfig instead of its current-context (kubectl's --context). */
+  context?: string;
 }
 
 /** Loads the connection as kubectl users and pods have it; throws ConfigError on anything unusable. */
@@ -44,11 +46,11 @@ export function loadConnection(env: KubeconfigEnv = process.env, opts: LoadOptio
   const saDir = opts.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
   if (env.KUBECONFIG) {
     const files = env.KUBECONFIG.split(delimiter).filter((f) => f !== '');
-    return fromKubeconfig(files, '$KUBECONFIG');
+    return fromKubeconfig(files, '$KUBECONFIG', opts.context);
   }
   const home = opts.home ?? homedir();
   const defaultFile = join(home, '.kube', 'config');
-  if (readable(defaultFile)) return fromKubeconfig([defaultFile], '~/.kube/config');
+  if (readable(defaultFile)) return fromKubeconfig([defaultFile], '~/.kube/config', opts.context);
   if (readable(join(saDir, 'token'))) return inCluster(env, saDir);
   throw new ConfigError(
     `no Kubernetes credentials: $KUBECONFIG is not set, ${defaultFile} does not exist and there is no ServiceAccount token at ${join(saDir, 'token')}; run kured-ts in a pod with a ServiceAccount, or set KUBECONFIG to a kubeconfig file`,
@@ -97,11 +99,11 @@ interface Loaded {
   doc: Kubeconfig;
 }
 
-function fromKubeconfig(files: string[], origin: string): KubeConnection {
+function fromKubeconfig(files: string[], origin: string, chosenContext?: string): KubeConnection {
   const source = `${origin} (${files.join(delimiter)})`;
   const loaded = files.map((file) => ({ file, doc: readKubeconfig(file, origin) }));
   // As kubectl merges: the first file that sets a value wins, entries by name from the first file that has them.
-  const contextName = loaded.map((l) => l.doc['current-context']).find((c) => c);
+  const contextName = chosenContext || loaded.map((l) => l.doc['current-context']).find((c) => c);
   if (!contextName) {
     throw new ConfigError(
       `kubeconfig ${source} has no current-context; set one with kubectl config use-context`,
@@ -110,7 +112,7 @@ function fromKubeconfig(files: string[], origin: string): KubeConnection {
   const context = findEntry(loaded, 'contexts', contextName);
   if (!context?.entry.context) {
     throw new ConfigError(
-      `kubeconfig ${source}: current-context "${contextName}" is not defined in contexts`,
+      `kubeconfig ${source}: ${chosenContext ? 'context' : 'current-context'} "${contextName}" is not defined in contexts`,
     );
   }
   const clusterName = context.entry.context.cluster ?? '';

@@ -347,6 +347,14 @@ describe('kubeconfig problems are one line naming the file, its origin and the f
     assert.equal(conn.source, `~/.kube/config (${path.join(h, '.kube', 'config')})`);
     assert.equal(conn.server, url);
   });
+  it('--context picks another context than the current one, and names it when it is missing', () => {
+    const file = kubeconfig('contexts.yaml');
+    assert.equal(loadConnection({ KUBECONFIG: file }, { context: 'x' }).server, url);
+    assert.throws(
+      () => loadConnection({ KUBECONFIG: file }, { context: 'nope' }),
+      /: context "nope" is not defined in contexts$/,
+    );
+  });
   it('an auth-provider user is refused with the way out', () => {
     const file = kubeconfig('gcp.yaml', {}, { 'auth-provider': { name: 'gcp' } });
     assert.throws(
