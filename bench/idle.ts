@@ -67,6 +67,8 @@ async function rssOf(code: string): Promise<number> {
   );
   return runs.sort((a, b) => a - b)[1]! / 1048576;
 }
+/** A difference in MB; below 0.05 is noise. */
+const signed = (d: number) => (Math.abs(d) < 0.05 ? '0.0' : `${d > 0 ? '+' : ''}${d.toFixed(1)}`);
 const load = (spec: string) => `import * as m from '${spec}'; globalThis.keep = m;`;
 const DEPENDENCIES: { name: string; code: string; note: string }[] = [
   { name: 'commander', code: load('commander'), note: 'flags' },
