@@ -116,7 +116,7 @@ for (const dep of DEPENDENCIES) {
   const alone = (await rssOf(dep.code)) - bare;
   const over = (await rssOf(`${BUILTINS}\n${dep.code}`)) - withBuiltins;
   console.log(
-    `  ${dep.name.padEnd(38)} ${`+${alone.toFixed(1)}`.padStart(7)} ${`+${over.toFixed(1)}`.padStart(11)}  ${dep.note}`,
+    `  ${dep.name.padEnd(38)} ${signed(alone).padStart(7)} ${signed(over).padStart(11)}  ${dep.note}`,
   );
 }
 rmSync(dir, { recursive: true, force: true });
