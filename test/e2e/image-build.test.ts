@@ -1,17 +1,21 @@
 /**
  * The image build is reproducible: building again from the same commit gives the same digest as the
- * image `make image` built (dist/image), byte for byte, down to the docker-archives. And its layers
- * hold what they should, each file root-owned with the commit's time as its mtime.
+ * image `make image` built (dist/image), byte for byte, down to the docker-archives. Its layers
+ * hold what they should, each file root-owned with the commit's time as its mtime. And it is pushed
+ * as built: `skopeo copy --all` to a registry (Debian's docker-registry on loopback) keeps the digest.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ImageReport } from '../../scripts/image/build.ts';
 import { blobPath, type Descriptor, readBlob } from '../../scripts/image/oci.ts';
-import { REPO_ROOT } from '../../scripts/image/spec.ts';
+import { imageName, REPO_ROOT } from '../../scripts/image/spec.ts';
+import { pollUntil } from '../../testbed/src/index.ts';
 
 const first = join(REPO_ROOT, 'dist/image');
 const second = mkdtempSync(join(tmpdir(), 'kured-ts-image-again-'));
@@ -99,6 +103,67 @@ describe('the image build', () => {
         assert.ok(paths.has(p), `${arch}: no ${p}`);
       // Only nsenter of util-linux, none of the libraries its other tools need.
       assert.ok(![...paths].some((p) => /libmount|libblkid|libsystemd|\/perl/.test(p!)), arch);
+    }
+  });
+});
+
+/** A free loopback port (the registry takes it right after). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function skopeo(args: string[]): string {
+  const r = spawnSync('skopeo', args, { encoding: 'utf8' });
+  assert.equal(r.status, 0, `skopeo ${args[0]}: ${r.stderr}`);
+  return r.stdout;
+}
+
+describe('the image in a registry', () => {
+  it('is pushed with skopeo copy --all under the digest it was built with, both architectures', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kured-ts-registry-'));
+    const port = await freePort();
+    writeFileSync(
+      join(dir, 'config.yml'),
+      `version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: ${dir}/data}}\nhttp: {addr: "127.0.0.1:${port}"}\n`,
+    );
+    // pdeathsig: the registry dies with this test process, however it ends.
+    const registry = spawn(
+      'setpriv',
+      ['--pdeathsig', 'KILL', 'docker-registry', 'serve', join(dir, 'config.yml')],
+      {
+        stdio: 'ignore',
+      },
+    );
+    t.after(() => {
+      registry.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await pollUntil(
+      async () => (await fetch(`http://127.0.0.1:${port}/v2/`).catch(() => undefined))?.status === 200,
+      { timeoutMs: 20_000, describe: () => `docker-registry did not answer on 127.0.0.1:${port}` },
+    );
+    const remote = `docker://127.0.0.1:${port}/kured-ts/kured-ts:${imageName().tag}`;
+    skopeo([
+      'copy',
+      '--all',
+      '--quiet',
+      '--dest-tls-verify=false',
+      `oci:${join(first, 'oci')}:${imageName().tag}`,
+      remote,
+    ]);
+    const index = skopeo(['inspect', '--raw', '--tls-verify=false', remote]);
+    assert.equal(`sha256:${createHash('sha256').update(index).digest('hex')}`, a.digest);
+    // Each architecture's manifest is in the registry under the digest the build reported.
+    const repository = remote.slice(0, remote.lastIndexOf(':'));
+    for (const arch of ['amd64', 'arm64']) {
+      const digest = a.platforms[arch]!.manifest;
+      const manifest = skopeo(['inspect', '--raw', '--tls-verify=false', `${repository}@${digest}`]);
+      assert.equal(`sha256:${createHash('sha256').update(manifest).digest('hex')}`, digest);
+      assert.equal(JSON.parse(manifest).layers.length, 3);
     }
   });
 });
