@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { BUNDLE_PATH, ENTRYPOINT, nodeVersion } from '../../../scripts/image/spec.ts';
 import { REPO_ROOT } from '../../../scripts/render-manifests.ts';
 import { FLAGS } from '../../../src/config/flags.ts';
@@ -22,10 +22,12 @@ before(() => {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kured-ts-image-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kured-ts-bundle-'));
   bundle = path.join(dir, 'kured-ts.mjs');
   fs.copyFileSync(path.join(REPO_ROOT, 'dist', 'kured-ts.mjs'), bundle);
 });
+
+after(() => fs.rmSync(path.dirname(bundle), { recursive: true, force: true }));
 
 /** Runs the bundle as the image's ENTRYPOINT does (same node flags), from an empty directory, with a clean env. */
 function run(args: string[], env: Record<string, string> = {}) {
