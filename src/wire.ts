@@ -2,7 +2,7 @@
  * Wiring: one agent from its configuration, with its own clients, watches and state. main.ts runs
  * one; a benchmark may build many in one process, each exactly as distinct as separate pods.
  */
-import type { V1Node } from '@kubernetes/client-node';
+import type { V1DaemonSet, V1Node } from '@kubernetes/client-node';
 import { Agent } from './agent/agent.ts';
 import { realClock } from './agent/clock.ts';
 import { CYCLE_ANNOTATION } from './agent/cycle.ts';
@@ -13,8 +13,9 @@ import { createDrainer } from './drain/drainer.ts';
 import { createGates } from './gates/index.ts';
 import { nodePodHealth } from './health/node-pods.ts';
 import { connect } from './kube/client.ts';
+import { NodeFleet } from './kube/fleet.ts';
 import { NodeOps, viewNode } from './kube/node.ts';
-import { watchNamed } from './kube/watch.ts';
+import { follow, WatchedObject } from './kube/watch.ts';
 import { DaemonSetLock } from './lock/store.ts';
 import { createNotifier } from './notify/index.ts';
 import { NodeEvents } from './observe/events.ts';
@@ -43,7 +44,10 @@ export async function wireAgent(
   const kube = connect(opts.kubeconfig ? { KUBECONFIG: opts.kubeconfig } : process.env);
   const clock = realClock;
   const openStream = (path: string, signal: AbortSignal) => kube.stream(path, signal);
-  const node = new NodeOps(kube, config.nodeId);
+  // Each watch feeds a cache, so a woken agent reads its Node and the lock without a request.
+  const nodeCache = new WatchedObject<V1Node>();
+  const lockCache = new WatchedObject<V1DaemonSet>();
+  const node = new NodeOps(kube, config.nodeId, nodeCache);
   const gates = createGates(config, { kube });
   const notifier = createNotifier(config, logger);
   const metrics = new AgentMetrics(config.nodeId, { defaultMetrics: opts.processMetrics !== false });
@@ -55,14 +59,17 @@ export async function wireAgent(
       annotation: config.lockAnnotation,
       concurrency: config.concurrency,
       ttlMs: config.lockTtlMs,
+      maxZones: config.maxZones,
     },
     clock,
     logger,
+    lockCache,
   );
   const agent: Agent = new Agent(
     {
       node,
       lock,
+      fleet: new NodeFleet(kube, config.zoneLabel),
       sentinel: sentinel(config, logger),
       gates,
       drainer: createDrainer(kube, {
@@ -82,15 +89,16 @@ export async function wireAgent(
       podHealth: nodePodHealth(kube, config.nodeId, config.postRebootReadySelector, logger),
       watches: [
         (wake) =>
-          watchNamed(
+          follow(
             openStream,
             `/apis/apps/v1/namespaces/${config.dsNamespace}/daemonsets`,
             config.dsName,
+            lockCache,
             wake,
+            (ds) => JSON.stringify(ds?.metadata?.annotations ?? null),
             logger,
           ),
-        (wake) =>
-          watchNamed(openStream, '/api/v1/nodes', config.nodeId, wake, logger, (n) => nodeKey(n as V1Node)),
+        (wake) => follow(openStream, '/api/v1/nodes', config.nodeId, nodeCache, wake, nodeKey, logger),
       ],
     },
     agentSettings(config),
@@ -114,7 +122,8 @@ export async function wireAgent(
 }
 
 /** What of our Node can change a decision: heartbeats and other status noise are ignored. */
-function nodeKey(n: V1Node): string {
+function nodeKey(n: V1Node | undefined): string {
+  if (!n) return 'deleted';
   const view = viewNode(n);
   return JSON.stringify([
     view.unschedulable,

@@ -3,7 +3,8 @@
  * annotation *before* the change it announces, so a kill at any instant leaves the cluster in a
  * state the next decision continues from (see the comments on ordering).
  */
-import { liveEntries } from '../lock/codec.ts';
+import { type LockEntry, liveEntries } from '../lock/codec.ts';
+import { NAMED_GRACE_MS, pickNext, WAITING_LABEL, type Waiter, zoneName } from '../lock/queue.ts';
 import type { Logger } from '../observe/log.ts';
 import { CYCLE_ANNOTATION, type Cycle, serializeCycle } from './cycle.ts';
 import type { Step } from './decide.ts';
@@ -12,6 +13,7 @@ import type {
   Clock,
   Drainer,
   EventsPort,
+  FleetPort,
   LockPort,
   NodePort,
   Notifier,
@@ -22,10 +24,13 @@ import type { AgentSettings } from './settings.ts';
 
 export const KURED_IN_PROGRESS = 'weave.works/kured-reboot-in-progress';
 export const KURED_MOST_RECENT = 'weave.works/kured-most-recent-reboot-needed';
+/** A holder's Node answered 404: asked again this much later before its entry is removed. */
+const GHOST_RECHECK_MS = 1500;
 
 export interface ActionDeps {
   node: NodePort;
   lock: LockPort;
+  fleet: FleetPort;
   drainer: Drainer;
   rebooter: Rebooter;
   notifier: Notifier;
@@ -38,28 +43,36 @@ export interface ActionDeps {
 export class Actions {
   private readonly d: ActionDeps;
   private readonly s: AgentSettings;
+  /** Lock entries whose Node we saw exist (node and creation time): not asked again. */
+  private readonly verified = new Set<string>();
 
   constructor(deps: ActionDeps, settings: AgentSettings) {
     this.d = deps;
     this.s = settings;
   }
 
-  async perform(step: Step, snap: Snapshot, signal: AbortSignal): Promise<void> {
+  /** Performs the step; true when it changed something worth looking at again at once. */
+  async perform(step: Step, snap: Snapshot, signal: AbortSignal): Promise<boolean> {
+    switch (step.action) {
+      case 'wait':
+        return step.checkHolders === true && this.removeGhosts(snap);
+      case 'claim':
+        return this.claim(step.passOver, snap);
+      default:
+        await this.act(step, snap, signal);
+        return false;
+    }
+  }
+
+  private async act(step: Step, snap: Snapshot, signal: AbortSignal): Promise<unknown> {
     const cycle = snap.observation.node.cycle;
     switch (step.action) {
-      case 'idle':
-      case 'wait':
-      case 'checkGates':
-      case 'checkHealth':
-        return;
       case 'acquire':
-        return this.acquire(snap);
+        return this.acquire(snap, await this.d.fleet.waiting());
       case 'drain':
-        await this.drain(step.cordon, cycle!, snap, signal);
-        return;
+        return this.drain(step.cordon, cycle!, snap, signal);
       case 'reboot':
-        await this.reboot(step.bootID, cycle!, signal);
-        return;
+        return this.reboot(step.bootID, cycle!, signal);
       case 'finish':
         return this.finish(step.uncordon, cycle!, snap);
       case 'settle':
@@ -67,33 +80,106 @@ export class Actions {
       case 'halt':
         return this.halt(cycle!, step.reason);
       case 'release':
-        await this.release();
-        return;
+        return this.release();
       case 'abort':
         return this.abort(step.uncordon, step.reason, cycle, snap);
       case 'adoptLock':
         return this.adoptLock(step.uncordon, snap);
       case 'forget':
-        await this.writeCycle(undefined);
-        return;
+        return this.writeCycle(undefined);
     }
   }
 
-  private async acquire(snap: Snapshot): Promise<void> {
-    const outcome = await this.d.lock.acquire(this.s.nodeId, snap.node.unschedulable);
+  /** Takes a slot, naming the next in line from `waiters` in the same write. True if taken. */
+  private async acquire(snap: Snapshot, waiters: Waiter[]): Promise<boolean> {
+    const outcome = await this.d.lock.acquire(this.s.nodeId, snap.node.unschedulable, {
+      zone: snap.zone,
+      waiters,
+    });
     if (!outcome.ok) {
       this.d.logger.info({ reason: outcome.reason }, 'lost the race for the lock');
-      return;
+      return false;
     }
     // The lock is ours; record the cycle before cordoning, with whether the node was schedulable
-    // before us (an admin's cordon is never undone).
-    await this.writeCycle({
-      phase: 'draining',
-      cordonedByUs: !outcome.entry.metadata.unschedulable,
-      since: this.iso(),
-    });
-    this.d.logger.info({ unschedulableBefore: outcome.entry.metadata.unschedulable }, 'took the lock');
-    await this.d.events.record('Normal', 'LockAcquired', 'Lock', 'Took the reboot lock');
+    // before us (an admin's cordon is never undone). We are out of line: the label goes with it.
+    await this.writeCycle(
+      { phase: 'draining', cordonedByUs: !outcome.entry.metadata.unschedulable, since: this.iso() },
+      { [WAITING_LABEL]: null },
+    );
+    this.d.logger.info(
+      { unschedulableBefore: outcome.entry.metadata.unschedulable, zone: snap.zone },
+      'took the lock',
+    );
+    const zone = this.s.maxZones > 0 ? ` (zone ${zoneName(snap.zone)})` : '';
+    await this.d.events.record('Normal', 'LockAcquired', 'Lock', `Took the reboot lock${zone}`);
+    return true;
+  }
+
+  /**
+   * Nobody's turn was known: one LIST of the waiting nodes says who is first in line. If that is
+   * us, take the free slot, or with the lock full name ourselves, so the others stop asking.
+   */
+  private async claim(passOver: string[], snap: Snapshot): Promise<boolean> {
+    const { fleet, lock, logger } = this.d;
+    for (const n of passOver) {
+      logger.info({ node: n }, 'the node named next let its turn pass; taking it out of line');
+      await fleet.dropWaiting(n);
+    }
+    const waiters = (await fleet.waiting()).filter((w) => !passOver.includes(w.name));
+    if (!waiters.some((w) => w.name === this.s.nodeId)) {
+      waiters.push({ name: this.s.nodeId, since: snap.observation.now.getTime(), zone: snap.zone });
+    }
+    const now = snap.observation.now;
+    const holders = liveEntries(snap.lock, now).map((e) => e.nodeID);
+    const heads = pickNext(waiters, holders, snap.queue.zones, this.s);
+    const first = heads.includes(this.s.nodeId);
+    if (first && snap.observation.lock.acquirable) return this.acquire(snap, waiters);
+    // Name who is first: ourselves (the lock is full), or, when a turn was let pass or nobody
+    // acted for a while, whoever it is, so that a dead head in line is passed over in its turn.
+    const stalled = passOver.length > 0 || snap.observation.lock.unchangedMs >= NAMED_GRACE_MS;
+    if (first || stalled) await lock.name(heads);
+    else logger.debug({ next: heads }, 'not first in line');
+    return false;
+  }
+
+  /**
+   * First in line with the lock full: a holder whose Node does not exist (404, twice, a moment
+   * apart) will never release; its entry is removed. A NotReady node is the TTL's business.
+   */
+  private async removeGhosts(snap: Snapshot): Promise<boolean> {
+    const { fleet, lock, logger, events } = this.d;
+    const entries = liveEntries(snap.lock, snap.observation.now);
+    const ghosts: LockEntry[] = [];
+    for (const e of entries) {
+      const key = `${e.nodeID}|${e.created}`;
+      if (this.verified.has(key) || (await fleet.exists(e.nodeID))) {
+        this.verified.add(key);
+        continue;
+      }
+      await this.d.clock.sleep(GHOST_RECHECK_MS);
+      if (await fleet.exists(e.nodeID)) this.verified.add(key);
+      else ghosts.push(e);
+    }
+    if (ghosts.length === 0) return false;
+    const removed = await lock.remove(ghosts);
+    for (const n of removed) {
+      logger.warn({ holder: n }, 'removed the lock entry of a node that does not exist');
+      await events.record(
+        'Warning',
+        'GhostLockRemoved',
+        'Lock',
+        `Removed the lock entry of node ${n}, which does not exist`,
+      );
+    }
+    return removed.length > 0;
+  }
+
+  /** Lets the lock go if we hold it (our Node was deleted: nobody else would). */
+  async releaseIfHeld(why: string): Promise<void> {
+    const { value } = await this.d.lock.read();
+    if (!liveEntries(value, this.d.clock.now()).some((e) => e.nodeID === this.s.nodeId)) return;
+    await this.d.lock.release(this.s.nodeId);
+    this.d.logger.warn({ why }, 'released the lock');
   }
 
   private async drain(cordon: boolean, cycle: Cycle, snap: Snapshot, signal: AbortSignal): Promise<unknown> {
@@ -238,7 +324,8 @@ export class Actions {
 
   private async release(): Promise<void> {
     // Lock first, annotation second: a kill in between leaves "releasing" without a lock: forgotten.
-    await this.d.lock.release(this.s.nodeId);
+    // The same write names who goes next, from one LIST of the waiting nodes.
+    await this.d.lock.release(this.s.nodeId, await this.d.fleet.waiting());
     await this.writeCycle(undefined);
     this.d.logger.info('released the lock');
     await this.d.events.record('Normal', 'LockReleased', 'Lock', 'Released the reboot lock');
@@ -277,7 +364,7 @@ export class Actions {
     telemetry.setCordonedSince(undefined);
     const value = snap?.lock ?? (await lock.read()).value;
     if (liveEntries(value, this.d.clock.now()).some((e) => e.nodeID === this.s.nodeId)) {
-      await lock.release(this.s.nodeId);
+      await lock.release(this.s.nodeId, await this.d.fleet.waiting());
     }
     // A cordon we did not make is left alone, and so is anything else an operator set.
     if (!uncordon && !backoff.cordonedByUs)
@@ -302,7 +389,7 @@ export class Actions {
     ) {
       await node.setAnnotations({ [KURED_IN_PROGRESS]: null });
     }
-    await this.d.lock.release(this.s.nodeId);
+    await this.d.lock.release(this.s.nodeId, await this.d.fleet.waiting());
     await events.record(
       'Normal',
       'LockReleased',
@@ -311,8 +398,8 @@ export class Actions {
     );
   }
 
-  private writeCycle(cycle: Cycle | undefined): Promise<unknown> {
-    return this.d.node.setAnnotations({ [CYCLE_ANNOTATION]: cycle ? serializeCycle(cycle) : null });
+  private writeCycle(cycle: Cycle | undefined, labels?: Record<string, string | null>): Promise<unknown> {
+    return this.d.node.setAnnotations({ [CYCLE_ANNOTATION]: cycle ? serializeCycle(cycle) : null }, labels);
   }
 
   private iso(): string {

@@ -6,17 +6,21 @@ import { evaluateGates } from '../gates/index.ts';
 import { evaluateHealth } from '../health/evaluate.ts';
 import { statusMessage as describe } from '../kube/errors.ts';
 import { liveEntries } from '../lock/codec.ts';
+import { NAMED_GRACE_MS, WAITING_LABEL, zoneName } from '../lock/queue.ts';
 import type { Logger } from '../observe/log.ts';
 import { type ActionDeps, Actions, KURED_IN_PROGRESS, KURED_MOST_RECENT } from './actions.ts';
 import { decide, type Phase, type Step } from './decide.ts';
 import { observe, type Snapshot } from './observe.ts';
-import type { Gate, PodHealth, Sentinel } from './ports.ts';
+import { type Gate, NodeGone, type PodHealth, type Sentinel } from './ports.ts';
 import type { AgentSettings } from './settings.ts';
 
 export interface AgentDeps extends ActionDeps {
   sentinel: Sentinel;
   gates: Gate[];
-  /** Subscriptions that call wake() when the lock or the Node changes; each returns a stop function. */
+  /**
+   * Subscriptions that call wake() when the lock or the Node changes; each returns a stop function.
+   * Started only while this node has a reboot to do or a cycle / lock entry in the cluster.
+   */
   watches: ((wake: () => void) => () => void)[];
   logger: Logger;
   /** The node's pods after a reboot (watched only while the node settles). */
@@ -45,6 +49,7 @@ export class Agent {
   private woken = false;
   private lastLine = '';
   private settlingReported = false;
+  private lastWait = '';
   private blockedSince: number | undefined;
   private blockedNotified = false;
   /** Stops the watch of the node's pods; set only while the node settles after a reboot. */
@@ -52,6 +57,13 @@ export class Agent {
   /** True once the agent has read the cluster successfully: the /readyz answer. */
   ready = false;
   private done: Promise<void> | undefined;
+  /** The last full look found no reboot needed, no cycle, no lock entry and no mark of ours. */
+  private quiet = false;
+  private unwatch: (() => void)[] | undefined;
+  /** The last action changed something (a claim that took the lock): look again at once. */
+  private progressed = false;
+  /** The lock and its hand-over as last seen, and since when (local time: no clock skew involved). */
+  private lockSeen = { key: '', at: 0 };
 
   constructor(deps: AgentDeps, settings: AgentSettings) {
     this.d = deps;
@@ -76,7 +88,7 @@ export class Agent {
 
   private async run(): Promise<void> {
     const signal = this.stopper.signal;
-    const unsubscribe = [this.d.sentinel.watch(this.wake), ...this.d.watches.map((w) => w(this.wake))];
+    const unwatchSentinel = this.d.sentinel.watch(this.wake);
     // kured's jittered first tick, in [period/2, 1.5 period): agents started together spread out.
     let resyncAt = this.now() + this.s.periodMs * (0.5 + Math.random());
     let failures = 0;
@@ -87,29 +99,53 @@ export class Agent {
         const { step, snap } = await this.reconcileOnce(signal);
         failures = 0;
         this.ready = true;
-        if (!PROGRESS.has(step.action)) sleepUntil = this.nextLook(step, resyncAt, snap);
+        if (!PROGRESS.has(step.action) && !this.progressed) sleepUntil = this.nextLook(step, resyncAt, snap);
       } catch (err) {
         failures++;
         const retryMs = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5));
         this.d.logger.error({ err: describe(err), retryInMs: retryMs }, 'reconcile failed; will retry');
         sleepUntil = this.now() + retryMs;
       }
+      this.follow(!this.quiet && !signal.aborted);
       if (sleepUntil === undefined || signal.aborted) continue;
       await this.sleepUntil(sleepUntil, signal);
       if (this.now() >= resyncAt) resyncAt = this.now() + this.s.periodMs;
     }
-    for (const stop of unsubscribe) stop();
+    this.follow(false);
     this.followPods(false);
+    unwatchSentinel();
+  }
+
+  /** Starts or stops the watches (lock, own Node): held only while this node has something going on. */
+  private follow(on: boolean): void {
+    if (on && !this.unwatch) this.unwatch = this.d.watches.map((w) => w(this.wake));
+    if (!on && this.unwatch) {
+      for (const stop of this.unwatch) stop();
+      this.unwatch = undefined;
+    }
   }
 
   /** One observe-decide-act turn (the loop's body; unit tests drive it directly). */
-  async reconcileOnce(signal: AbortSignal = this.stopper.signal): Promise<{ step: Step; snap: Snapshot }> {
-    const snap = await observe({ ...this.d, now: () => this.d.clock.now() }, this.s);
+  async reconcileOnce(
+    signal: AbortSignal = this.stopper.signal,
+  ): Promise<{ step: Step; snap: Snapshot | undefined }> {
+    // Quiet: nothing of ours is in the cluster and only we could put it there, so while the
+    // sentinel says no reboot there is nothing to read (kured's 0 requests per idle hour).
+    if (this.quiet) {
+      if (!(await this.d.sentinel.rebootRequired())) {
+        this.d.telemetry.setRebootRequired(false);
+        this.progressed = false;
+        return { step: { action: 'idle' }, snap: undefined };
+      }
+      this.quiet = false;
+    }
+    const snap = await this.observe();
     const policy = {
       rebootTimeoutMs: this.s.rebootTimeoutMs,
       lockReleaseDelayMs: this.s.lockReleaseDelayMs,
       postRebootTimeoutMs: this.s.postRebootTimeoutMs,
       haltOnFailure: this.s.haltOnFailure,
+      namedGraceMs: NAMED_GRACE_MS,
     };
     let step = decide(snap.observation, policy);
     if (step.action === 'checkGates') {
@@ -127,8 +163,9 @@ export class Agent {
     const cycle = snap.observation.node.cycle;
     this.followPods(cycle?.phase === 'settling' && step.action !== 'settle' && step.action !== 'forget');
     this.report(step, snap);
-    await this.decorate(step, snap);
-    await this.actions.perform(step, snap, signal);
+    const decorated = await this.decorate(step, snap);
+    this.progressed = await this.actions.perform(step, snap, signal);
+    this.quiet = step.action === 'idle' && !decorated;
     return { step, snap };
   }
 
@@ -154,11 +191,31 @@ export class Agent {
     }
   }
 
+  /** observe(), plus how long we have seen the lock as it is; a Node deleted under us lets the lock go. */
+  private async observe(): Promise<Snapshot> {
+    let snap: Snapshot;
+    try {
+      snap = await observe({ ...this.d, now: () => this.d.clock.now() }, this.s);
+    } catch (err) {
+      if (err instanceof NodeGone) await this.actions.releaseIfHeld('our Node was deleted');
+      throw err;
+    }
+    const key = JSON.stringify([snap.lock, snap.queue.next]);
+    const now = snap.observation.now.getTime();
+    if (key !== this.lockSeen.key) this.lockSeen = { key, at: now };
+    snap.observation.lock.unchangedMs = now - this.lockSeen.at;
+    return snap;
+  }
+
   /** When to look again after a step that waits. */
-  private nextLook(step: Step, resyncAt: number, snap: Snapshot): number {
+  private nextLook(step: Step, resyncAt: number, snap: Snapshot | undefined): number {
     let at = resyncAt;
+    if (!snap) return at;
+    // Waiting for a turn: a little jitter, so that waiters woken together do not act together.
+    const jitter = Math.random() * NAMED_GRACE_MS;
+    if (step.action === 'claim') at = Math.min(at, this.now() + NAMED_GRACE_MS + jitter);
     if (step.action === 'wait') {
-      if (step.until) at = Math.min(at, step.until.getTime());
+      if (step.until) at = Math.min(at, step.until.getTime() + (step.taint ? jitter : 0));
       // A gate that says when it opens (the window) is trusted; the others are asked again soon.
       if (step.gate && !step.until) at = Math.min(at, this.now() + this.s.gateRecheckMs);
       if (step.phase === 'rebooting') at = Math.min(at, this.now() + this.s.nodePollMs);
@@ -177,8 +234,8 @@ export class Agent {
     await this.d.node.setAnnotations({ [KURED_IN_PROGRESS]: now, [KURED_MOST_RECENT]: now });
   }
 
-  /** The PreferNoSchedule taint while waiting for the lock; metrics; blocked notifications. */
-  private async decorate(step: Step, snap: Snapshot): Promise<void> {
+  /** The PreferNoSchedule taint while waiting for the lock; metrics; blocked notifications. True if it wrote. */
+  private async decorate(step: Step, snap: Snapshot): Promise<boolean> {
     const { telemetry } = this.d;
     telemetry.setRebootRequired(snap.observation.rebootRequired);
     telemetry.setPhase(phaseOf(step, snap));
@@ -188,11 +245,22 @@ export class Agent {
     const cycle = snap.observation.node.cycle;
     telemetry.setHalted(cycle?.phase === 'settling' ? cycle.halted : undefined);
     await this.notifyLongBlock(step);
+    const waiting = step.action === 'wait' && step.taint === true;
+    let wrote = false;
+    // In line for the lock (src/lock/queue.ts): the label says since when; taking the lock removes it.
+    const inLine = waiting || step.action === 'claim' || step.action === 'acquire';
+    if (inLine !== WAITING_LABEL in snap.node.labels) {
+      await this.d.node.setLabels({
+        [WAITING_LABEL]: inLine ? String(snap.observation.now.getTime()) : null,
+      });
+      wrote = true;
+    }
     const key = this.s.preferNoScheduleTaint;
-    if (!key) return;
-    const want = step.action === 'wait' && step.taint === true;
+    if (!key) return wrote;
     const has = snap.node.taints.some((t) => t.key === key && t.effect === 'PreferNoSchedule');
-    if (want !== has) await this.d.node.setPreferNoScheduleTaint(key, want);
+    if (waiting === has) return wrote;
+    await this.d.node.setPreferNoScheduleTaint(key, waiting);
+    return true;
   }
 
   private async notifyLongBlock(step: Step): Promise<void> {
@@ -209,7 +277,10 @@ export class Agent {
     }
   }
 
-  /** One log line (and for waits, one Event) per decision that differs from the previous one. */
+  /**
+   * One log line per decision that differs from the previous one. One Event when a wait starts
+   * (or its gate changes), not at every hand-over: a rollout's Events grow with K, not K squared.
+   */
   private report(step: Step, snap: Snapshot): void {
     const reason = step.action === 'wait' || step.action === 'abort' ? step.reason : undefined;
     const line = `${step.action}|${reason ?? ''}`;
@@ -219,16 +290,29 @@ export class Agent {
       { action: step.action, ...(reason ? { reason } : {}), rebootRequired: snap.observation.rebootRequired },
       describeStep(step),
     );
-    if (step.action === 'wait' && step.phase === 'waiting') {
-      const eventReason = step.taint ? 'WaitingForLock' : 'RebootBlocked';
-      void this.d.events.record('Normal', eventReason, 'Wait', `Reboot needed; ${step.reason}`);
-    }
+    this.reportWait(step, snap);
     // One Event when the healthy wait begins, not one per pod that turns Ready.
     const settling = step.action === 'wait' && step.phase === 'settling';
     if (settling && !this.settlingReported) {
       void this.d.events.record('Normal', 'WaitingForHealthy', 'Wait', `Back on a new boot; ${step.reason}`);
     }
     this.settlingReported = settling;
+  }
+
+  /** One Event when a wait starts (or its gate changes), not at every hand-over. */
+  private reportWait(step: Step, snap: Snapshot): void {
+    // A claim is a moment within a wait for the lock: it neither starts nor ends one.
+    if (step.action === 'claim') return;
+    const waiting = step.action === 'wait' && step.phase === 'waiting';
+    const waitKind = waiting ? (step.taint ? 'lock' : `${step.gate ?? ''}|${step.reason}`) : '';
+    if (waitKind === this.lastWait) return;
+    this.lastWait = waitKind;
+    if (!waiting) return;
+    const zone = this.s.maxZones > 0 ? `zone ${zoneName(snap.zone)}, ` : '';
+    const note = step.taint
+      ? `Reboot needed; waiting for the lock (${zone}held by ${snap.observation.lock.holders})`
+      : `Reboot needed; ${step.reason}`;
+    void this.d.events.record('Normal', step.taint ? 'WaitingForLock' : 'RebootBlocked', 'Wait', note);
   }
 
   private sleepUntil(at: number, signal: AbortSignal): Promise<void> {
@@ -269,6 +353,8 @@ function describeStep(step: Step): string {
       return 'checking whether the node is healthy';
     case 'acquire':
       return 'reboot needed; taking the lock';
+    case 'claim':
+      return 'reboot needed; looking who is first in line for the lock';
     case 'drain':
       return step.cordon ? 'cordoning and draining' : 'draining';
     case 'reboot':

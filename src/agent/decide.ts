@@ -18,10 +18,17 @@ export interface Observation {
   lock: {
     /** Our unexpired entry in the lock, if we hold it. */
     mine: LockEntry | undefined;
-    /** Could we take a slot now? (free slot, no manual stop, readable) */
+    /** Could we take a slot now? (free slot, zone rule, no manual stop, readable) */
     acquirable: boolean;
     /** Who holds it, in words. */
     holders: string;
+    /** An operator's manual stop or an unreadable value: nobody's turn comes. */
+    stopped: boolean;
+    /** The nodes named to take the next free slot (src/lock/queue.ts); `namedMe` if we are one. */
+    named: string[];
+    namedMe: boolean;
+    /** How long this agent has seen the lock unchanged, in ms. */
+    unchangedMs: number;
   };
   /** The first closed gate, when the gates were evaluated (only needed before taking the lock). */
   gate: { open: true } | { open: false; gate: string; reason: string; retryAt?: Date } | undefined;
@@ -39,19 +46,38 @@ export interface Policy {
   postRebootTimeoutMs: number;
   /** When it is not healthy in time: keep the lock (halt the rollout), or release as kured does. */
   haltOnFailure: boolean;
+  /** How long named nodes have to take a free slot before anyone waiting may. */
+  namedGraceMs: number;
 }
 
 export type Step =
   /** Nothing to do: no reboot needed. */
   | { action: 'idle' }
-  /** A reboot is needed but something holds it back; `taint` asks for the PreferNoSchedule taint. */
-  | { action: 'wait'; phase: Phase; reason: string; until?: Date; taint?: boolean; gate?: string }
+  /**
+   * A reboot is needed but something holds it back; `taint` (waiting for the lock) asks for the
+   * PreferNoSchedule taint and the waiting label; `checkHolders`: first in line, look for ghosts.
+   */
+  | {
+      action: 'wait';
+      phase: Phase;
+      reason: string;
+      until?: Date;
+      taint?: boolean;
+      gate?: string;
+      checkHolders?: boolean;
+    }
   /** Evaluate the gates first (the observation did not include them). */
   | { action: 'checkGates' }
   /** Evaluate the node's health first (the observation did not include it). */
   | { action: 'checkHealth' }
-  /** Take a lock slot, then record the cycle (draining) before touching the node. */
+  /** Our turn: take a lock slot (naming who goes next), then record the cycle before touching the node. */
   | { action: 'acquire' }
+  /**
+   * Nobody's turn is known (or the named let a free slot pass): find who is first in line; if
+   * that is us, take the slot or, the lock being full, name ourselves. `passOver`: the named
+   * nodes that let their turn pass.
+   */
+  | { action: 'claim'; passOver: string[] }
   /** Cordon (if ours to cordon) and drain; on success go on to reboot. */
   | { action: 'drain'; cordon: boolean }
   /** Record the boot ID and ask the host to reboot. */
@@ -84,15 +110,34 @@ export function decide(o: Observation, p: Policy): Step {
     const { reason, gate, retryAt } = o.gate;
     return { action: 'wait', phase: 'waiting', reason, gate, ...(retryAt ? { until: retryAt } : {}) };
   }
-  if (!o.lock.acquirable) {
+  return takeTurn(o, p);
+}
+
+/** Gates open, waiting only for the lock: only the named (next in line) write. */
+function takeTurn(o: Observation, p: Policy): Step {
+  const { lock } = o;
+  const held = `waiting for the lock, held by ${lock.holders}`;
+  if (lock.stopped) return { action: 'wait', phase: 'waiting', reason: held, taint: true };
+  if (lock.namedMe) {
+    if (lock.acquirable) return { action: 'acquire' };
     return {
       action: 'wait',
       phase: 'waiting',
-      reason: `waiting for the lock, held by ${o.lock.holders}`,
+      reason: `${held}; next in line`,
       taint: true,
+      checkHolders: true,
     };
   }
-  return { action: 'acquire' };
+  if (lock.named.length === 0) return { action: 'claim', passOver: [] };
+  const graceLeft = p.namedGraceMs - lock.unchangedMs;
+  if (lock.acquirable && graceLeft <= 0) return { action: 'claim', passOver: lock.named };
+  return {
+    action: 'wait',
+    phase: 'waiting',
+    reason: `${held}; ${lock.named.join(',')} next`,
+    taint: true,
+    ...(lock.acquirable ? { until: new Date(o.now.getTime() + graceLeft) } : {}),
+  };
 }
 
 function continueCycle(o: Observation, cycle: Cycle, p: Policy): Step {

@@ -1,4 +1,5 @@
 import { acquire, describeHolders, type LockValue, liveEntries } from '../lock/codec.ts';
+import type { Queue } from '../lock/queue.ts';
 import { CYCLE_ANNOTATION, parseCycle } from './cycle.ts';
 import type { Observation } from './decide.ts';
 import type { LockPort, NodePort, NodeView, Sentinel } from './ports.ts';
@@ -8,30 +9,40 @@ export interface Snapshot {
   observation: Observation;
   node: NodeView;
   lock: LockValue;
+  queue: Queue;
+  /** Our zone ('' without the zone label). */
+  zone: string;
 }
 
-/** One fresh read of everything the decision needs (the gates are evaluated only when asked). */
+/**
+ * One look at everything the decision needs (the gates are evaluated only when asked). While the
+ * watches run, the Node and the lock come from their caches: no request.
+ */
 export async function observe(
   deps: { node: NodePort; lock: LockPort; sentinel: Sentinel; now: () => Date },
   s: AgentSettings,
 ): Promise<Snapshot> {
-  const [node, { value: lock }, rebootRequired] = await Promise.all([
+  const [node, { value: lock, queue }, rebootRequired] = await Promise.all([
     deps.node.read(),
     deps.lock.read(),
     deps.sentinel.rebootRequired(),
   ]);
   const now = deps.now();
   const mine = liveEntries(lock, now).find((e) => e.nodeID === s.nodeId);
+  const zone = node.labels[s.zoneLabel] ?? '';
   const acquirable = acquire(lock, {
     nodeID: s.nodeId,
     unschedulable: node.unschedulable,
     concurrency: s.concurrency,
     ttlMs: s.lockTtlMs,
     now,
+    ...(s.maxZones > 0 ? { zone: { mine: zone, holders: queue.zones, maxZones: s.maxZones } } : {}),
   }).ok;
   return {
     node,
     lock,
+    queue,
+    zone,
     observation: {
       now,
       rebootRequired,
@@ -41,7 +52,15 @@ export async function observe(
         bootID: node.bootID,
         cycle: parseCycle(node.annotations[CYCLE_ANNOTATION], now),
       },
-      lock: { mine, acquirable, holders: describeHolders(lock, now) },
+      lock: {
+        mine,
+        acquirable,
+        holders: describeHolders(lock, now),
+        stopped: lock.form === 'manual' || lock.form === 'malformed',
+        named: queue.next,
+        namedMe: queue.next.includes(s.nodeId),
+        unchangedMs: 0,
+      },
       gate: undefined,
       health: undefined,
     },

@@ -2,6 +2,8 @@
  * The ports the agent depends on. Each has one adapter against the cluster or the host, and one in
  * memory for unit tests (test/unit/fakes). Nothing here imports @kubernetes/client-node.
  */
+import type { AcquireOutcome, LockEntry, LockValue } from '../lock/codec.ts';
+import type { Queue, Waiter } from '../lock/queue.ts';
 
 /** Time, injectable so unit tests run on a fake clock. */
 export interface Clock {
@@ -79,21 +81,58 @@ export interface NodeView {
   taints: { key: string; effect: string; value?: string }[];
 }
 
+/** Our own Node does not exist (deleted, or KURED_NODE_ID is wrong). */
+export class NodeGone extends Error {}
+
 export interface NodePort {
   readonly name: string;
+  /** Throws NodeGone when the Node does not exist. */
   read(): Promise<NodeView>;
   setUnschedulable(unschedulable: boolean): Promise<unknown>;
-  /** null removes an annotation. */
-  setAnnotations(annotations: Record<string, string | null>): Promise<unknown>;
-  setLabels(labels: Record<string, string>): Promise<unknown>;
+  /** null removes an annotation (or label); both in one write. */
+  setAnnotations(
+    annotations: Record<string, string | null>,
+    labels?: Record<string, string | null>,
+  ): Promise<unknown>;
+  /** null removes a label. */
+  setLabels(labels: Record<string, string | null>): Promise<unknown>;
   setPreferNoScheduleTaint(key: string, present: boolean): Promise<void>;
 }
 
-/** The cluster-wide lock (kured's DaemonSet annotation). Types from src/lock/codec.ts. */
+/** The lock as read: kured's annotation, the hand-over beside it, and the object's version. */
+export interface LockRead {
+  value: LockValue;
+  queue: Queue;
+  resourceVersion: string;
+}
+
+export interface AcquireOptions {
+  /** Our zone ('' without the zone label). */
+  zone: string;
+  /** The nodes waiting for the lock: given, the write names the next ones. */
+  waiters?: Waiter[];
+}
+
+/** The cluster-wide lock (kured's DaemonSet annotation) and its hand-over (src/lock/queue.ts). */
 export interface LockPort {
-  read(): Promise<{ value: import('../lock/codec.ts').LockValue }>;
-  acquire(nodeID: string, unschedulable: boolean): Promise<import('../lock/codec.ts').AcquireOutcome>;
-  release(nodeID: string): Promise<void>;
+  read(): Promise<LockRead>;
+  acquire(nodeID: string, unschedulable: boolean, opts: AcquireOptions): Promise<AcquireOutcome>;
+  /** Lets go; given the waiting nodes, names the next ones in the same write. */
+  release(nodeID: string, waiters?: Waiter[]): Promise<void>;
+  /** Names the next node(s) without touching the lock. */
+  name(next: string[]): Promise<void>;
+  /** Removes these entries (ghosts) if still there as read; returns the nodes removed. */
+  remove(entries: LockEntry[]): Promise<string[]>;
+}
+
+/** The other nodes, as far as the hand-over needs them. */
+export interface FleetPort {
+  /** The nodes labelled as waiting for the lock (one metadata-only LIST). */
+  waiting(): Promise<Waiter[]>;
+  /** Does this Node exist? (false only on 404) */
+  exists(node: string): Promise<boolean>;
+  /** Takes a node that let its turn pass out of line (it labels itself again if still waiting). */
+  dropWaiting(node: string): Promise<void>;
 }
 
 export interface EventsPort {

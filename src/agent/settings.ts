@@ -21,6 +21,8 @@ export type AgentSettings = Pick<
   | 'postRebootTimeoutMs'
   | 'postRebootCheckAlerts'
   | 'haltOnFailure'
+  | 'zoneLabel'
+  | 'maxZones'
 > & {
   /** How often closed gates are checked again (they cannot all be watched). */
   gateRecheckMs: number;

@@ -98,4 +98,8 @@ export interface Config {
   /** Not healthy in time: keep the lock and halt the rollout (true) or release as kured does. */
   haltOnFailure: boolean;
   messageTemplateHalted: string;
+  /** Node label whose value is the node's zone (nodes without it share one zone). */
+  zoneLabel: string;
+  /** How many zones may have nodes rebooting at once (0: no zone rule). */
+  maxZones: number;
 }

@@ -339,6 +339,20 @@ export const FLAGS: FlagSpec[] = [
     help: 'halted-rollout notification; node, then cause',
     extra: true,
   },
+  {
+    flag: 'zone-label',
+    kind: 'string',
+    default: 'topology.kubernetes.io/zone',
+    help: 'node label holding the zone, for --max-zones (nodes without it form one zone of their own)',
+    extra: true,
+  },
+  {
+    flag: 'max-zones',
+    kind: 'int',
+    default: '0',
+    help: 'how many zones may have nodes rebooting at once, within --concurrency (0: no zone rule)',
+    extra: true,
+  },
 ];
 
 export function envName(flag: string): string {

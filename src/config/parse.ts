@@ -167,6 +167,11 @@ function validate(c: Config): string[] {
         : undefined,
     () => (c.periodMs <= 0 ? '--period must be more than 0' : undefined),
     () => (c.drainParallelism < 1 ? '--drain-parallelism must be 1 or more' : undefined),
+    () => (c.maxZones < 0 ? `--max-zones must be 0 (no zone rule) or more, not ${c.maxZones}` : undefined),
+    () =>
+      c.maxZones > 0 && !c.zoneLabel
+        ? '--zone-label is empty; --max-zones needs the node label that holds the zone'
+        : undefined,
     () =>
       c.postRebootCheckAlerts && !c.prometheusUrl
         ? '--post-reboot-check-alerts needs --prometheus-url (the alerts it waits for); set both or drop it'

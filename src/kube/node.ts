@@ -1,7 +1,8 @@
 import type * as k8s from '@kubernetes/client-node';
-import type { NodePort, NodeView } from '../agent/ports.ts';
+import { NodeGone, type NodePort, type NodeView } from '../agent/ports.ts';
 import { type Kube, paths } from './client.ts';
 import { isConflict, isNotFound } from './errors.ts';
+import { tracked, type WatchedObject } from './watch.ts';
 
 export function viewNode(node: k8s.V1Node): NodeView {
   const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
@@ -26,16 +27,25 @@ export function viewNode(node: k8s.V1Node): NodeView {
 export class NodeOps implements NodePort {
   readonly name: string;
   private readonly kube: Kube;
+  private readonly cache: WatchedObject<k8s.V1Node> | undefined;
 
-  constructor(kube: Kube, name: string) {
+  /** With a cache (fed by the Node watch) reads cost no request while the watch runs. */
+  constructor(kube: Kube, name: string, cache?: WatchedObject<k8s.V1Node>) {
     this.kube = kube;
     this.name = name;
+    this.cache = cache;
   }
 
   async read(): Promise<NodeView> {
+    const cached = this.cache?.current()?.obj;
+    if (cached) return viewNode(cached);
+    return this.get();
+  }
+
+  private async get(): Promise<NodeView> {
     const node = await this.kube.get<k8s.V1Node>(paths.node(this.name)).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
-      throw new Error(
+      throw new NodeGone(
         `node ${this.name} does not exist; KURED_NODE_ID (or --node-id) must be this node's name`,
       );
     });
@@ -47,18 +57,21 @@ export class NodeOps implements NodePort {
   }
 
   /** null removes an annotation. */
-  setAnnotations(annotations: Record<string, string | null>): Promise<unknown> {
-    return this.patch({ metadata: { annotations } });
+  setAnnotations(
+    annotations: Record<string, string | null>,
+    labels?: Record<string, string | null>,
+  ): Promise<unknown> {
+    return this.patch({ metadata: { annotations, ...(labels ? { labels } : {}) } });
   }
 
-  setLabels(labels: Record<string, string>): Promise<unknown> {
+  setLabels(labels: Record<string, string | null>): Promise<unknown> {
     return this.patch({ metadata: { labels } });
   }
 
   /** Adds or removes a PreferNoSchedule taint; the taint list is replaced under a resourceVersion check. */
   async setPreferNoScheduleTaint(key: string, present: boolean): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const node = await this.read();
+      const node = attempt === 0 ? await this.read() : await this.get();
       const has = node.taints.some((t) => t.key === key && t.effect === 'PreferNoSchedule');
       if (has === present) return;
       const taints = present
@@ -74,6 +87,6 @@ export class NodeOps implements NodePort {
   }
 
   private patch(body: object): Promise<unknown> {
-    return this.kube.mergePatch<k8s.V1Node>(paths.node(this.name), body);
+    return tracked(this.cache, () => this.kube.mergePatch<k8s.V1Node>(paths.node(this.name), body));
   }
 }

@@ -8,6 +8,8 @@
  * This file is pure: parse, decide who holds the lock, and compute the value after acquire/release.
  */
 
+import { activeZones, zoneAllows, zoneName } from './queue.ts';
+
 export interface LockEntry {
   nodeID: string;
   metadata: { unschedulable: boolean };
@@ -101,6 +103,8 @@ export interface AcquireRequest {
   concurrency: number;
   ttlMs: number;
   now: Date;
+  /** The zone rule (--max-zones > 0): our zone and the holders' recorded zones. */
+  zone?: { mine: string; holders: Record<string, string>; maxZones: number };
 }
 export type AcquireOutcome =
   | { ok: true; annotation: string; entry: LockEntry }
@@ -120,6 +124,16 @@ export function acquire(value: LockValue, req: AcquireRequest): AcquireOutcome {
   if (mine) return { ok: true, annotation: serialize(live, req.concurrency), entry: mine };
   if (live.length >= req.concurrency) {
     return { ok: false, reason: `lock held by ${live.map((e) => e.nodeID).join(',')}` };
+  }
+  if (req.zone) {
+    const active = activeZones(
+      live.map((e) => e.nodeID),
+      req.zone.holders,
+    );
+    if (!zoneAllows(req.zone.mine, active, req.zone.maxZones)) {
+      const zones = [...active].map(zoneName).join(', ');
+      return { ok: false, reason: `lock held in ${zones}; ${zoneName(req.zone.mine)} waits its turn` };
+    }
   }
   const entry: LockEntry = {
     nodeID: req.nodeID,

@@ -1,9 +1,27 @@
 import type * as k8s from '@kubernetes/client-node';
-import type { Clock } from '../agent/ports.ts';
+import type { AcquireOptions, Clock, LockRead } from '../agent/ports.ts';
 import { type Kube, paths } from '../kube/client.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
+import { tracked, type WatchedObject } from '../kube/watch.ts';
 import type { Logger } from '../observe/log.ts';
-import { type AcquireOutcome, acquire, type LockValue, parseLock, release } from './codec.ts';
+import {
+  type AcquireOutcome,
+  acquire,
+  type LockEntry,
+  type LockValue,
+  liveEntries,
+  parseLock,
+  release,
+} from './codec.ts';
+import {
+  holderZones,
+  parseQueue,
+  pickNext,
+  QUEUE_ANNOTATION,
+  type Queue,
+  serializeQueue,
+  type Waiter,
+} from './queue.ts';
 
 export interface LockSettings {
   namespace: string;
@@ -11,68 +29,158 @@ export interface LockSettings {
   annotation: string;
   concurrency: number;
   ttlMs: number;
+  /** --max-zones: 0 for no zone rule. */
+  maxZones: number;
 }
 
 /**
  * kured's lock on its DaemonSet, written with optimistic concurrency: every write is a merge
  * patch carrying the resourceVersion we read, so a concurrent writer makes it fail with 409 and we
- * read again. Never a blind overwrite.
+ * read again. Never a blind overwrite. The hand-over annotation (./queue.ts) rides in the same patch.
  */
 export class DaemonSetLock {
   readonly settings: LockSettings;
   private readonly kube: Kube;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly cache: WatchedObject<k8s.V1DaemonSet> | undefined;
 
-  constructor(kube: Kube, settings: LockSettings, clock: Clock, logger: Logger) {
+  /** With a cache (fed by the lock watch) reads cost no request while the watch runs. */
+  constructor(
+    kube: Kube,
+    settings: LockSettings,
+    clock: Clock,
+    logger: Logger,
+    cache?: WatchedObject<k8s.V1DaemonSet>,
+  ) {
     this.kube = kube;
     this.settings = settings;
     this.clock = clock;
     this.logger = logger;
+    this.cache = cache;
   }
 
-  async read(): Promise<{ value: LockValue; resourceVersion: string }> {
+  /** The lock as the watch last showed it, or read from the API (`fresh`, or no current watch). */
+  async read(fresh = false): Promise<LockRead> {
+    const cached = fresh ? undefined : this.cache?.current()?.obj;
+    const ds = cached ?? (await this.get());
+    const annotations = ds.metadata?.annotations ?? {};
+    return {
+      value: parseLock(annotations[this.settings.annotation]),
+      queue: parseQueue(annotations[QUEUE_ANNOTATION]),
+      resourceVersion: ds.metadata?.resourceVersion ?? '',
+    };
+  }
+
+  private get(): Promise<k8s.V1DaemonSet> {
     const { name, namespace } = this.settings;
-    const ds = await this.kube
-      .get<k8s.V1DaemonSet>(paths.daemonSet(namespace, name))
-      .catch((err: unknown) => {
-        if (!isNotFound(err)) throw err;
-        throw new Error(
-          `the lock DaemonSet ${namespace}/${name} does not exist; check --ds-namespace and --ds-name`,
-        );
-      });
-    const raw = ds.metadata?.annotations?.[this.settings.annotation];
-    return { value: parseLock(raw), resourceVersion: ds.metadata?.resourceVersion ?? '' };
-  }
-
-  async acquire(nodeID: string, unschedulable: boolean): Promise<AcquireOutcome> {
-    return this.update((value) => {
-      const outcome = acquire(value, { nodeID, unschedulable, ...this.limits() });
-      return { write: outcome.ok ? outcome.annotation : false, result: outcome };
+    return this.kube.get<k8s.V1DaemonSet>(paths.daemonSet(namespace, name)).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+      throw new Error(
+        `the lock DaemonSet ${namespace}/${name} does not exist; check --ds-namespace and --ds-name`,
+      );
     });
   }
 
-  async release(nodeID: string): Promise<void> {
-    await this.update((value) => ({
-      write: release(value, nodeID, this.settings.concurrency, this.clock.now()) ?? null,
-      result: undefined,
-    }));
+  /**
+   * Takes a slot (zone rule included). With the waiting nodes at hand, names the next ones in the
+   * same write; without, just drops us from the names.
+   */
+  async acquire(nodeID: string, unschedulable: boolean, opts: AcquireOptions): Promise<AcquireOutcome> {
+    return this.update<AcquireOutcome>(({ value, queue }) => {
+      const { maxZones } = this.settings;
+      const outcome = acquire(value, {
+        nodeID,
+        unschedulable,
+        ...this.limits(),
+        ...(maxZones > 0 ? { zone: { mine: opts.zone, holders: queue.zones, maxZones } } : {}),
+      });
+      if (!outcome.ok) return { write: false, result: outcome };
+      const holders = [...new Set([...this.holders(value), nodeID])];
+      const zones = holderZones(queue.zones, holders, { name: nodeID, zone: opts.zone });
+      const next = opts.waiters
+        ? pickNext(opts.waiters, holders, zones, this.settings)
+        : queue.next.filter((n) => n !== nodeID);
+      return { write: { lock: outcome.annotation, queue: { next, zones } }, result: outcome };
+    });
+  }
+
+  /** Lets go; with the waiting nodes at hand, names who goes next in the same write. */
+  async release(nodeID: string, waiters?: Waiter[]): Promise<void> {
+    await this.update(({ value, queue }) => {
+      const holders = this.holders(value).filter((h) => h !== nodeID);
+      const zones = holderZones(queue.zones, holders);
+      const next = waiters ? pickNext(waiters, holders, zones, this.settings) : queue.next;
+      return {
+        write: {
+          lock: release(value, nodeID, this.settings.concurrency, this.clock.now()) ?? null,
+          queue: { next, zones },
+        },
+        result: undefined,
+      };
+    });
+  }
+
+  /** Names the next node(s) without touching the lock (the first in line, when nobody was named). */
+  async name(next: string[]): Promise<void> {
+    await this.update(({ queue }) => ({ write: { queue: { ...queue, next } }, result: undefined }));
+  }
+
+  /**
+   * Removes the entries of these holders (as read: same node and creation time), in either form;
+   * the manual entry is never one of them. Returns who was removed.
+   */
+  async remove(entries: LockEntry[]): Promise<string[]> {
+    return this.update<string[]>(({ value, queue }) => {
+      const now = this.clock.now();
+      const gone = liveEntries(value, now).filter((e) =>
+        entries.some((g) => g.nodeID === e.nodeID && g.created === e.created),
+      );
+      if (gone.length === 0) return { write: false, result: [] };
+      let lock: string | null = null;
+      let rest = value;
+      for (const g of gone) {
+        lock = release(rest, g.nodeID, this.settings.concurrency, now) ?? null;
+        rest = parseLock(lock ?? undefined);
+      }
+      const holders = liveEntries(rest, now).map((e) => e.nodeID);
+      return {
+        write: { lock, queue: { ...queue, zones: holderZones(queue.zones, holders) } },
+        result: gone.map((g) => g.nodeID),
+      };
+    });
+  }
+
+  private holders(value: LockValue): string[] {
+    return liveEntries(value, this.clock.now()).map((e) => e.nodeID);
   }
 
   private limits() {
     return { concurrency: this.settings.concurrency, ttlMs: this.settings.ttlMs, now: this.clock.now() };
   }
 
-  /** Read-modify-write until no conflict. `write: false` leaves the object alone, null removes the annotation. */
-  private async update<T>(change: (v: LockValue) => { write: string | null | false; result: T }): Promise<T> {
+  /**
+   * Read-modify-write until no conflict, both annotations in one merge patch guarded by the
+   * resourceVersion read. `write: false` leaves the object alone; a null lock removes it.
+   */
+  private async update<T>(change: (r: LockRead) => { write: Write | false; result: T }): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const { value, resourceVersion } = await this.read();
-      const { write, result } = change(value);
+      // After a conflict the watch may not have shown the winner yet: read it from the API.
+      const read = await this.read(attempt > 1);
+      const { write, result } = change(read);
       if (write === false) return result;
+      const annotations: Record<string, string | null> = {};
+      if (write.lock !== undefined) annotations[this.settings.annotation] = write.lock;
+      if (write.queue) annotations[QUEUE_ANNOTATION] = serializeQueue(write.queue);
       try {
-        await this.kube.mergePatch(paths.daemonSet(this.settings.namespace, this.settings.name), {
-          metadata: { resourceVersion, annotations: { [this.settings.annotation]: write } },
-        });
+        await tracked(this.cache, () =>
+          this.kube.mergePatch<k8s.V1DaemonSet>(
+            paths.daemonSet(this.settings.namespace, this.settings.name),
+            {
+              metadata: { resourceVersion: read.resourceVersion, annotations },
+            },
+          ),
+        );
         return result;
       } catch (err) {
         if (!isConflict(err) || attempt >= 20) throw err;
@@ -81,4 +189,10 @@ export class DaemonSetLock {
       }
     }
   }
+}
+
+interface Write {
+  /** The lock annotation (null: remove it); undefined leaves it as is. */
+  lock?: string | null;
+  queue?: Queue;
 }

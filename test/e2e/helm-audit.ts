@@ -51,6 +51,11 @@ export function rbacAttributes(
 
 export class AuditProxy {
   readonly entries: AuditEntry[] = [];
+  /** Watches the agents hold open through the proxy right now, by URL. */
+  readonly watches = new Map<string, number>();
+  get openWatches(): number {
+    return [...this.watches.values()].reduce((a, b) => a + b, 0);
+  }
   private readonly server: https.Server;
   private readonly upstream: URL;
   private readonly ca: Buffer;
@@ -131,8 +136,14 @@ export class AuditProxy {
         upRes.pipe(res);
       },
     );
+    const watch = rbacAttributes(req.method ?? 'GET', req.url ?? '/').grant.endsWith(' watch');
+    const url = (req.url ?? '').split('&timeoutSeconds')[0] ?? '';
+    if (watch) this.watches.set(url, (this.watches.get(url) ?? 0) + 1);
     // An agent stopping mid-watch closes its side: end the upstream watch too.
-    res.on('close', () => up.destroy());
+    res.on('close', () => {
+      if (watch) this.watches.set(url, (this.watches.get(url) ?? 1) - 1);
+      up.destroy();
+    });
     up.on('error', () => res.destroy());
     req.pipe(up);
   }

@@ -327,8 +327,11 @@ test('kured-ts status says who holds the lock and why each node waits', async ()
       lines[0]!,
       /^lock weave\.works\/kured-node-lock on kube-system\/kured-status: manual \(reboots disabled by an operator\)$/,
     );
-    assert.match(lines[1]!, /^NODE\s+STATUS\s+CYCLE\s+SINCE\s+LAST EVENT$/);
+    assert.match(lines[1]!, /^NODE\s+ZONE\s+STATUS\s+CYCLE\s+SINCE\s+LAST EVENT$/);
     const row = lines.find((l) => l.startsWith('node-1 ')) ?? '';
-    assert.match(row, /Ready\s+-\s+-\s+WaitingForLock: Reboot needed; waiting for the lock, held by manual/);
+    assert.match(
+      row,
+      /zone-a\s+Ready\s+waiting\s+\S+Z\s+WaitingForLock: Reboot needed; waiting for the lock \(held by manual/,
+    );
   });
 });

@@ -33,6 +33,8 @@ const settings: AgentSettings = {
   postRebootTimeoutMs: 600_000,
   postRebootCheckAlerts: false,
   haltOnFailure: true,
+  zoneLabel: 'topology.kubernetes.io/zone',
+  maxZones: 0,
 };
 
 function agent(world: World, clock: FakeClock, s: AgentSettings = settings): Agent {
@@ -152,6 +154,9 @@ test('waiting for the lock sets the PreferNoSchedule taint, and removes it once 
   world.sentinel = true;
   world.lock = '{"nodeID":"n2","metadata":{"unschedulable":false},"created":"2026-11-23T11:00:00Z","TTL":0}';
   const a = agent(world, new FakeClock());
+  // Nobody was named next: the first look finds we are first in line, and names us.
+  assert.equal((await a.reconcileOnce()).step.action, 'claim');
+  assert.match(world.queue ?? '', /"next":\["n1"\]/);
   const { step } = await a.reconcileOnce();
   assert.equal(step.action, 'wait');
   assert.deepEqual(world.node.taints, [{ key: 'kured-ts/waiting', effect: 'PreferNoSchedule' }]);

@@ -10,6 +10,7 @@ const policy = {
   lockReleaseDelayMs: 60_000,
   postRebootTimeoutMs: 10 * 60_000,
   haltOnFailure: true,
+  namedGraceMs: 5000,
 };
 const ago = (ms: number) => new Date(NOW.getTime() - ms).toISOString();
 const mine = (unschedulableBefore = false): LockEntry => ({
@@ -33,6 +34,10 @@ interface Row {
   cycle?: Cycle;
   mine?: LockEntry;
   acquirable?: boolean;
+  /** The nodes named next (kured-ts.dev/lock-queue); we are n1. */
+  named?: string[];
+  stopped?: boolean;
+  unchangedMs?: number;
   gate?: Observation['gate'];
   health?: Observation['health'];
   policy?: Partial<typeof policy>;
@@ -50,17 +55,70 @@ const table: Row[] = [
     expect: { action: 'wait', phase: 'waiting', gate: 'window', reason: 'outside the reboot window' },
   },
   {
-    when: 'reboot needed, lock held by others',
+    when: 'lock held by others, n3 next in line',
     rebootRequired: true,
     gate: { open: true },
     acquirable: false,
-    expect: { action: 'wait', phase: 'waiting', taint: true, reason: 'waiting for the lock, held by n2' },
+    named: ['n3'],
+    expect: {
+      action: 'wait',
+      phase: 'waiting',
+      taint: true,
+      reason: 'held by n2; n3 next',
+      until: undefined,
+    },
   },
   {
-    when: 'reboot needed, lock free',
+    when: 'lock free, our turn (named)',
     rebootRequired: true,
     gate: { open: true },
+    named: ['n1'],
     expect: { action: 'acquire' },
+  },
+  {
+    when: 'lock full, our turn next: watch the holders (ghosts)',
+    rebootRequired: true,
+    gate: { open: true },
+    acquirable: false,
+    named: ['n1'],
+    expect: { action: 'wait', taint: true, checkHolders: true, reason: 'next in line' },
+  },
+  {
+    when: 'lock free, nobody named (the first rush, or a kured release): find who is first',
+    rebootRequired: true,
+    gate: { open: true },
+    expect: { action: 'claim', passOver: [] },
+  },
+  {
+    when: 'lock full, nobody named: find who is first (it names itself)',
+    rebootRequired: true,
+    gate: { open: true },
+    acquirable: false,
+    expect: { action: 'claim', passOver: [] },
+  },
+  {
+    when: 'lock free, n3 named 2s ago: its turn for 3s more',
+    rebootRequired: true,
+    gate: { open: true },
+    named: ['n3'],
+    unchangedMs: 2000,
+    expect: { action: 'wait', taint: true, until: new Date(NOW.getTime() + 3000) },
+  },
+  {
+    when: 'lock free, n3 named and let its turn pass: anyone waiting may go',
+    rebootRequired: true,
+    gate: { open: true },
+    named: ['n3'],
+    unchangedMs: 5000,
+    expect: { action: 'claim', passOver: ['n3'] },
+  },
+  {
+    when: 'manual stop: nobody takes a turn',
+    rebootRequired: true,
+    gate: { open: true },
+    acquirable: false,
+    stopped: true,
+    expect: { action: 'wait', taint: true, reason: 'waiting for the lock, held by n2' },
   },
   {
     when: 'our lock without a cycle, node cordoned by the lock holder (kured)',
@@ -298,7 +356,15 @@ for (const row of table) {
         bootID: row.bootID ?? 'boot-1',
         cycle: row.cycle,
       },
-      lock: { mine: row.mine, acquirable: row.acquirable ?? true, holders: 'n2' },
+      lock: {
+        mine: row.mine,
+        acquirable: row.acquirable ?? true,
+        holders: 'n2',
+        stopped: row.stopped ?? false,
+        named: row.named ?? [],
+        namedMe: (row.named ?? []).includes('n1'),
+        unchangedMs: row.unchangedMs ?? 0,
+      },
       gate: row.gate,
       health: row.health,
     };
@@ -321,7 +387,15 @@ test('decide: a closed window says when it opens, and the agent waits until then
       now: NOW,
       rebootRequired: true,
       node: { unschedulable: false, ready: true, bootID: 'boot-1', cycle: undefined },
-      lock: { mine: undefined, acquirable: true, holders: 'nobody' },
+      lock: {
+        mine: undefined,
+        acquirable: true,
+        holders: 'nobody',
+        stopped: false,
+        named: [],
+        namedMe: false,
+        unchangedMs: 0,
+      },
       gate: { open: false, gate: 'window', reason: 'outside the reboot window', retryAt },
       health: undefined,
     },

@@ -61,6 +61,14 @@ test('booleans take kured forms', () => {
   assert.equal(parseConfig([], { ...env, KURED_ALERT_FIRING_ONLY: '1' }).alertFiringOnly, true);
 });
 
+test('zone rule: --max-zones and --zone-label, with their KURED_* forms and defaults', () => {
+  assert.equal(parseConfig([], env).maxZones, 0);
+  assert.equal(parseConfig([], env).zoneLabel, 'topology.kubernetes.io/zone');
+  const c = parseConfig([], { ...env, KURED_MAX_ZONES: '2', KURED_ZONE_LABEL: 'example.com/rack' });
+  assert.equal(c.maxZones, 2);
+  assert.equal(c.zoneLabel, 'example.com/rack');
+});
+
 test('bad input is one clear ConfigError naming the flag and the fix', () => {
   const cases: [string[], Record<string, string>, RegExp][] = [
     [['--perod=1h'], env, /unknown option '--perod=1h'/],
@@ -71,6 +79,9 @@ test('bad input is one clear ConfigError naming the flag and the fix', () => {
     [['--alert-filter-regexp=('], env, /not a valid regular expression/],
     [[], {}, /KURED_NODE_ID/],
     [['--force-reboot=maybe'], env, /"maybe" is not true or false/],
+    [['--max-zones=-1'], env, /--max-zones must be 0 \(no zone rule\) or more/],
+    [[], { ...env, KURED_MAX_ZONES: 'two' }, /--max-zones: "two" is not a whole number/],
+    [['--max-zones=1', '--zone-label='], env, /--zone-label is empty/],
   ];
   for (const [argv, e, message] of cases) {
     assert.throws(

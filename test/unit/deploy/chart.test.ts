@@ -157,6 +157,17 @@ describe('helm chart', () => {
       assert.ok(set.includes(flag), `${flag} in ${set.join(' ')}`);
   });
 
+  it('passes the zone rule when asked', () => {
+    const objs = render(bin, [
+      '--set',
+      'configuration.maxZones=1',
+      '--set',
+      'configuration.zoneLabel=example.com/rack',
+    ]);
+    assert.ok(args(objs).includes('--max-zones=1'));
+    assert.ok(args(objs).includes('--zone-label=example.com/rack'));
+  });
+
   it('mounts the directory of a custom sentinel, as kured does', () => {
     const objs = render(bin, ['--set', 'configuration.rebootSentinel=/run/custom/needs-reboot']);
     assert.ok(args(objs).includes('--reboot-sentinel=/sentinel/needs-reboot'));

@@ -32,6 +32,7 @@ describe('chart RBAC', () => {
   it('grants exactly the documented minimal set', () => {
     assert.deepEqual(grants(render(bin)), [
       'cluster core nodes * get',
+      'cluster core nodes * list',
       'cluster core nodes * patch',
       'cluster core nodes * watch',
       'cluster core pods * get',

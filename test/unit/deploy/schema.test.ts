@@ -19,6 +19,7 @@ describe('chart values schema', () => {
   const cases: [string, RegExp][] = [
     ['configuration.concurrency=0', /at '\/configuration\/concurrency': minimum: got 0, want 1/],
     ['configuration.concurrency=one', /at '\/configuration\/concurrency': got string, want integer/],
+    ['configuration.maxZones=-1', /at '\/configuration\/maxZones'/],
     [
       'configuration.rebootMethod=reboot',
       /at '\/configuration\/rebootMethod': value must be one of '', 'command', 'signal'/,

@@ -9,6 +9,7 @@ import type {
   Drainer,
   DrainResult,
   EventsPort,
+  FleetPort,
   LockPort,
   NodePort,
   NodeView,
@@ -19,7 +20,16 @@ import type {
   Sentinel,
   Telemetry,
 } from '../../../src/agent/ports.ts';
-import { type AcquireOutcome, acquire, type LockValue, parseLock, release } from '../../../src/lock/codec.ts';
+import { type AcquireOutcome, acquire, liveEntries, parseLock, release } from '../../../src/lock/codec.ts';
+import {
+  holderZones,
+  parseQueue,
+  pickNext,
+  type Queue,
+  serializeQueue,
+  WAITING_LABEL,
+  type Waiter,
+} from '../../../src/lock/queue.ts';
 
 export class Killed extends Error {}
 
@@ -54,6 +64,12 @@ export class World {
     taints: [],
   };
   lock: string | undefined;
+  /** The hand-over annotation beside the lock (src/lock/queue.ts). */
+  queue: string | undefined;
+  /** Other nodes waiting for the lock (our own node counts when it carries the waiting label). */
+  otherWaiters: Waiter[] = [];
+  /** Nodes that exist besides ours (a lock holder not listed here is a ghost). */
+  otherNodes = new Set<string>(['n2', 'n3']);
   sentinel = false;
   reboots = 0;
   /** Writes left before the agent is "killed"; Infinity = never. */
@@ -94,16 +110,23 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
       world.spend();
       world.node.unschedulable = u;
     },
-    setAnnotations: async (a) => {
+    setAnnotations: async (a, l) => {
       world.spend();
       for (const [k, v] of Object.entries(a)) {
         if (v === null) delete world.node.annotations[k];
         else world.node.annotations[k] = v;
       }
+      for (const [k, v] of Object.entries(l ?? {})) {
+        if (v === null) delete world.node.labels[k];
+        else world.node.labels[k] = v;
+      }
     },
     setLabels: async (l) => {
       world.spend();
-      Object.assign(world.node.labels, l);
+      for (const [k, v] of Object.entries(l)) {
+        if (v === null) delete world.node.labels[k];
+        else world.node.labels[k] = v;
+      }
     },
     setPreferNoScheduleTaint: async (key, present) => {
       world.spend();
@@ -111,9 +134,19 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
       if (present) world.node.taints.push({ key, effect: 'PreferNoSchedule' });
     },
   };
+  const holders = () => liveEntries(parseLock(world.lock), clock.now()).map((e) => e.nodeID);
+  const writeQueue = (q: Queue) => {
+    world.queue = serializeQueue(q) ?? undefined;
+  };
+  const rule = { concurrency, maxZones: 0 };
   const lock: LockPort = {
-    read: async () => ({ value: parseLock(world.lock) as LockValue }),
-    acquire: async (nodeID, unschedulable): Promise<AcquireOutcome> => {
+    read: async () => ({
+      value: parseLock(world.lock),
+      queue: parseQueue(world.queue),
+      resourceVersion: '1',
+    }),
+    acquire: async (nodeID, unschedulable, opts): Promise<AcquireOutcome> => {
+      const queue = parseQueue(world.queue);
       const out = acquire(parseLock(world.lock), {
         nodeID,
         unschedulable,
@@ -124,13 +157,48 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
       if (out.ok) {
         world.spend();
         world.lock = out.annotation;
+        const hs = holders();
+        const zones = holderZones(queue.zones, hs, { name: nodeID, zone: opts.zone });
+        const next = opts.waiters
+          ? pickNext(opts.waiters, hs, zones, rule)
+          : queue.next.filter((n) => n !== nodeID);
+        writeQueue({ next, zones });
       }
       return out;
     },
-    release: async (nodeID) => {
+    release: async (nodeID, waiters) => {
       world.spend();
+      const queue = parseQueue(world.queue);
       world.lock = release(parseLock(world.lock), nodeID, concurrency, clock.now());
       world.lockReleasedAt = clock.now().getTime();
+      const hs = holders();
+      const zones = holderZones(queue.zones, hs);
+      writeQueue({ next: waiters ? pickNext(waiters, hs, zones, rule) : queue.next, zones });
+    },
+    name: async (next) => {
+      world.spend();
+      writeQueue({ ...parseQueue(world.queue), next });
+    },
+    remove: async (entries) => {
+      const gone = liveEntries(parseLock(world.lock), clock.now()).filter((e) =>
+        entries.some((g) => g.nodeID === e.nodeID && g.created === e.created),
+      );
+      if (gone.length === 0) return [];
+      world.spend();
+      for (const g of gone) world.lock = release(parseLock(world.lock), g.nodeID, concurrency, clock.now());
+      return gone.map((g) => g.nodeID);
+    },
+  };
+  const fleet: FleetPort = {
+    waiting: async () => {
+      const since = world.node.labels[WAITING_LABEL];
+      const own = since === undefined ? [] : [{ name: 'n1', since: Number(since), zone: '' }];
+      return [...own, ...world.otherWaiters];
+    },
+    exists: async (n) => n === 'n1' || world.otherNodes.has(n),
+    dropWaiting: async (n) => {
+      world.spend();
+      world.otherWaiters = world.otherWaiters.filter((w) => w.name !== n);
     },
   };
   const sentinel: Sentinel = { rebootRequired: async () => world.sentinel, watch: () => () => {} };
@@ -171,5 +239,5 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
       };
     },
   };
-  return { node, lock, sentinel, drainer, rebooter, notifier, events, telemetry, clock, podHealth };
+  return { node, lock, fleet, sentinel, drainer, rebooter, notifier, events, telemetry, clock, podHealth };
 }

@@ -74,7 +74,7 @@ syntax in it (": ", "#", a leading "*") stays one string.
 - {{ printf "--reboot-sentinel-command=%s" $c.rebootSentinelCommand | quote }}
 {{- end }}
 {{- end }}
-{{- range $key := list "metricsHost" "metricsPort" "lockTtl" "lockReleaseDelay" "alertFilterRegexp" "endTime" "lockAnnotation" "period" "drainGracePeriod" "drainPodSelector" "drainDelay" "drainTimeout" "skipWaitForDeleteTimeout" "prometheusUrl" "rebootCommand" "rebootDelay" "rebootMethod" "rebootSignal" "slackChannel" "slackHookUrl" "slackUsername" "notifyUrl" "messageTemplateDrain" "messageTemplateReboot" "messageTemplateUncordon" "startTime" "timeZone" "preferNoScheduleTaint" "logFormat" "concurrency" "rebootTimeout" "drainParallelism" "messageTemplateDrainFailed" "messageTemplateBlocked" "prometheusBearerTokenFile" "prometheusBasicAuthFile" "prometheusCaFile" "postRebootTimeout" "messageTemplateHalted" }}
+{{- range $key := list "metricsHost" "metricsPort" "lockTtl" "lockReleaseDelay" "alertFilterRegexp" "endTime" "lockAnnotation" "period" "drainGracePeriod" "drainPodSelector" "drainDelay" "drainTimeout" "skipWaitForDeleteTimeout" "prometheusUrl" "rebootCommand" "rebootDelay" "rebootMethod" "rebootSignal" "slackChannel" "slackHookUrl" "slackUsername" "notifyUrl" "messageTemplateDrain" "messageTemplateReboot" "messageTemplateUncordon" "startTime" "timeZone" "preferNoScheduleTaint" "logFormat" "concurrency" "rebootTimeout" "drainParallelism" "messageTemplateDrainFailed" "messageTemplateBlocked" "prometheusBearerTokenFile" "prometheusBasicAuthFile" "prometheusCaFile" "postRebootTimeout" "messageTemplateHalted" "zoneLabel" "maxZones" }}
 {{- $value := index $c $key }}
 {{- if $value }}
 - {{ printf "--%s=%v" (kebabcase $key) $value | quote }}

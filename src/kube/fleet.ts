@@ -1,0 +1,48 @@
+import type * as k8s from '@kubernetes/client-node';
+import type { FleetPort } from '../agent/ports.ts';
+import { WAITING_LABEL, type Waiter } from '../lock/queue.ts';
+import { type Kube, paths } from './client.ts';
+import { isNotFound } from './errors.ts';
+
+/** The other nodes, as the hand-over needs them: who waits for the lock, whether a holder exists. */
+export class NodeFleet implements FleetPort {
+  private readonly kube: Kube;
+  private readonly zoneLabel: string;
+
+  constructor(kube: Kube, zoneLabel: string) {
+    this.kube = kube;
+    this.zoneLabel = zoneLabel;
+  }
+
+  async waiting(): Promise<Waiter[]> {
+    // Only the waiting nodes, by their label: not the fleet.
+    const list = await this.kube.list<k8s.V1Node>(paths.nodes, { labelSelector: WAITING_LABEL });
+    return (list.items ?? []).map((n) => {
+      const labels = n.metadata?.labels ?? {};
+      const since = Number(labels[WAITING_LABEL]);
+      return {
+        name: n.metadata?.name ?? '',
+        since: Number.isFinite(since) ? since : 0,
+        zone: labels[this.zoneLabel] ?? '',
+      };
+    });
+  }
+
+  async exists(node: string): Promise<boolean> {
+    try {
+      await this.kube.get<k8s.V1Node>(paths.node(node));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async dropWaiting(node: string): Promise<void> {
+    try {
+      await this.kube.mergePatch(paths.node(node), { metadata: { labels: { [WAITING_LABEL]: null } } });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+}

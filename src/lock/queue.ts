@@ -1,0 +1,122 @@
+/**
+ * The hand-over beside kured's lock: one more annotation on the lock DaemonSet, written in the
+ * same patch as the lock itself, which kured ignores (and stays safe with):
+ *
+ *   kured-ts.dev/lock-queue: {"next":["n7"],"zones":{"n1":"zone-a"}}
+ *
+ * `next` names the node(s) whose turn it is to take a free slot, so that only they write when
+ * one frees up; `zones` records each holder's zone, so the zone rule needs no extra read. Waiting
+ * nodes mark themselves with a label (WAITING_LABEL = when they started waiting), and whoever
+ * writes the lock names the next ones from one LIST of those. Pure: no I/O.
+ */
+
+export const QUEUE_ANNOTATION = 'kured-ts.dev/lock-queue';
+export const WAITING_LABEL = 'kured-ts.dev/reboot-waiting';
+/** How long a named node has to take a free slot before anyone waiting may. */
+export const NAMED_GRACE_MS = 5000;
+
+export interface Queue {
+  next: string[];
+  zones: Record<string, string>;
+}
+
+/** A node waiting for the lock: since when (epoch ms, its label), and its zone ('' = no zone label). */
+export interface Waiter {
+  name: string;
+  since: number;
+  zone: string;
+}
+
+export interface ZoneRule {
+  concurrency: number;
+  /** 0: no zone rule (kured's behaviour). */
+  maxZones: number;
+}
+
+/** An unreadable value is read as empty: it only speeds the hand-over up, the lock stays the truth. */
+export function parseQueue(raw: string | undefined): Queue {
+  const empty: Queue = { next: [], zones: {} };
+  if (!raw) return empty;
+  try {
+    const doc = JSON.parse(raw) as Partial<Queue>;
+    const next = Array.isArray(doc.next) ? doc.next.filter((n): n is string => typeof n === 'string') : [];
+    const zones: Record<string, string> = {};
+    if (typeof doc.zones === 'object' && doc.zones !== null) {
+      for (const [k, v] of Object.entries(doc.zones)) if (typeof v === 'string') zones[k] = v;
+    }
+    return { next, zones };
+  } catch {
+    return empty;
+  }
+}
+
+/** null removes the annotation (nothing to say). */
+export function serializeQueue(q: Queue): string | null {
+  if (q.next.length === 0 && Object.keys(q.zones).length === 0) return null;
+  return JSON.stringify({ next: q.next, zones: q.zones });
+}
+
+/** The zones the holders occupy. A holder whose zone is not recorded (kured's) counts as a zone of its own. */
+export function activeZones(holders: readonly string[], zones: Record<string, string>): Set<string> {
+  return new Set(holders.map((h) => zones[h] ?? `unknown zone of ${h}`));
+}
+
+/** May a node of `zone` join the holders under --max-zones? */
+export function zoneAllows(zone: string, active: ReadonlySet<string>, maxZones: number): boolean {
+  return maxZones <= 0 || active.has(zone) || active.size < maxZones;
+}
+
+/** Waiting order: the active zones first, then first come first served, then by name. */
+export function inLine(waiters: readonly Waiter[], active: ReadonlySet<string>): Waiter[] {
+  return [...waiters].sort(
+    (a, b) =>
+      Number(active.has(b.zone)) - Number(active.has(a.zone)) ||
+      a.since - b.since ||
+      a.name.localeCompare(b.name),
+  );
+}
+
+/**
+ * Who is named next: the first waiters in line that may take the free slots (zone rule included);
+ * if none may now, the first in line alone (it takes the next slot and watches the holders).
+ */
+export function pickNext(
+  waiters: readonly Waiter[],
+  holders: readonly string[],
+  zones: Record<string, string>,
+  rule: ZoneRule,
+): string[] {
+  const active = activeZones(holders, zones);
+  const line = inLine(
+    waiters.filter((w) => !holders.includes(w.name)),
+    active,
+  );
+  let free = rule.concurrency - holders.length;
+  const picked: string[] = [];
+  for (const w of line) {
+    if (free <= 0) break;
+    if (!zoneAllows(w.zone, active, rule.maxZones)) continue;
+    picked.push(w.name);
+    active.add(w.zone);
+    free--;
+  }
+  if (picked.length === 0 && line[0]) picked.push(line[0].name);
+  return picked;
+}
+
+/** The zones map kept to the live holders (plus one joining), so it never outgrows the lock. */
+export function holderZones(
+  zones: Record<string, string>,
+  holders: readonly string[],
+  joining?: { name: string; zone: string },
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const h of holders) if (zones[h] !== undefined) out[h] = zones[h];
+  if (joining) out[joining.name] = joining.zone;
+  return out;
+}
+
+/** Zone names for people: nodes without the zone label share the zone "(no zone)". */
+export function zoneName(zone: string): string {
+  return zone === '' ? '(no zone)' : zone;
+}

@@ -1,0 +1,126 @@
+/** The hand-over over in-memory ports: ghosts removed by the first in line, a deleted Node lets go. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { Agent } from '../../../src/agent/agent.ts';
+import { NodeGone } from '../../../src/agent/ports.ts';
+import type { AgentSettings } from '../../../src/agent/settings.ts';
+import { FakeClock, ports, World } from '../support/fakes.ts';
+
+const settings: AgentSettings = {
+  nodeId: 'n1',
+  periodMs: 3_600_000,
+  concurrency: 1,
+  lockTtlMs: 0,
+  lockReleaseDelayMs: 0,
+  rebootTimeoutMs: 600_000,
+  drainDelayMs: 0,
+  drainTimeoutMs: 0,
+  rebootDelayMs: 0,
+  forceReboot: false,
+  annotateNodes: false,
+  preRebootNodeLabels: {},
+  postRebootNodeLabels: {},
+  preferNoScheduleTaint: '',
+  gateRecheckMs: 60_000,
+  nodePollMs: 5_000,
+  notifyBlockedAfterMs: 0,
+  zoneLabel: 'topology.kubernetes.io/zone',
+  maxZones: 0,
+  postRebootTimeoutMs: 0,
+  postRebootCheckAlerts: false,
+  haltOnFailure: true,
+};
+const entry = (node: string) =>
+  `{"nodeID":"${node}","metadata":{"unschedulable":false},"created":"2026-11-23T11:00:00Z","TTL":0}`;
+
+function agent(world: World, clock = new FakeClock(), p = ports(world, clock)) {
+  return new Agent({ ...p, gates: [], watches: [], logger: pino({ level: 'silent' }) }, settings);
+}
+
+for (const form of ['single', 'multi'] as const) {
+  test(`a ghost holder (${form} form) is removed by the next in line, who then takes the lock`, async () => {
+    const world = new World();
+    world.sentinel = true;
+    world.lock =
+      form === 'single' ? entry('gone') : `{"maxOwners":2,"locks":[${entry('gone')},${entry('gone-too')}]}`;
+    const a = agent(world);
+    const steps: string[] = [];
+    for (let i = 0; i < 6 && !world.lock?.includes('"n1"'); i++)
+      steps.push((await a.reconcileOnce()).step.action);
+    assert.match(world.lock ?? '', /"nodeID":"n1"/, `steps: ${steps.join(',')}`);
+    assert.doesNotMatch(world.lock ?? '', /gone/);
+    assert.ok(world.events.includes('GhostLockRemoved'));
+  });
+}
+
+test('a holder whose Node exists is not touched, and the manual entry never', async () => {
+  for (const lock of [entry('n2'), '{"nodeID":"manual"}']) {
+    const world = new World();
+    world.sentinel = true;
+    world.lock = lock;
+    world.queue = '{"next":["n1"],"zones":{}}';
+    const a = agent(world);
+    for (let i = 0; i < 3; i++) assert.equal((await a.reconcileOnce()).step.action, 'wait');
+    assert.equal(world.lock, lock);
+    assert.ok(!world.events.includes('GhostLockRemoved'));
+  }
+});
+
+test('a waiter that is not named does not write to the lock', async () => {
+  const world = new World();
+  world.sentinel = true;
+  world.lock = entry('n2');
+  world.queue = '{"next":["n3"],"zones":{}}';
+  world.otherWaiters = [{ name: 'n3', since: 1, zone: '' }];
+  const a = agent(world);
+  await a.reconcileOnce();
+  world.lock = undefined; // n2 released; n3 is named
+  const { step } = await a.reconcileOnce();
+  assert.equal(step.action, 'wait');
+  assert.equal(world.lock, undefined);
+});
+
+test('our Node deleted while we hold the lock: the lock is released', async () => {
+  const world = new World();
+  world.lock = entry('n1');
+  const clock = new FakeClock();
+  const p = ports(world, clock);
+  const a = agent(world, clock, {
+    ...p,
+    node: {
+      ...p.node,
+      read: async () => {
+        throw new NodeGone('node n1 does not exist');
+      },
+    },
+  });
+  await assert.rejects(a.reconcileOnce(), NodeGone);
+  assert.equal(world.lock, undefined);
+});
+
+test('a named node that lets a free slot sit past the grace is passed over; the first in line goes', async () => {
+  const world = new World();
+  const clock = new FakeClock();
+  world.sentinel = true;
+  world.queue = '{"next":["n3"],"zones":{}}';
+  world.otherWaiters = [{ name: 'n3', since: 1, zone: '' }];
+  const a = agent(world, clock);
+  const first = await a.reconcileOnce();
+  assert.equal(first.step.action, 'wait');
+  assert.equal(world.lock, undefined);
+  clock.advance(6000);
+  assert.equal((await a.reconcileOnce()).step.action, 'claim');
+  assert.match(world.lock ?? '', /"nodeID":"n1"/);
+  assert.deepEqual(world.otherWaiters, []);
+});
+
+test('not first in line: a claim writes nothing', async () => {
+  const world = new World();
+  world.sentinel = true;
+  world.otherWaiters = [{ name: 'n2', since: 1, zone: '' }];
+  const a = agent(world);
+  assert.equal((await a.reconcileOnce()).step.action, 'claim');
+  assert.equal(world.lock, undefined);
+  assert.equal(world.queue, undefined);
+});
