@@ -346,36 +346,31 @@ test('--post-reboot-check-alerts: an alert firing after the reboot holds the rel
     const node = cluster.nodes[0]!;
     await scenario(
       'alerts',
-      '1s',
+      'never',
       { args: ['--period=5s', `--prometheus-url=${url}`, '--post-reboot-check-alerts'] },
-      async (fleet) => {
-        // The storage degrades while the node reboots (its replicas are away), and recovers later.
-        const degrade = (n: string) => {
-          if (n === node) freeze = 1;
-        };
-        cluster.events.on('reboot:start', degrade);
-        try {
-          cluster.requireReboot(node);
-          fleet.start(node);
-          await waitFor('the alert to fire', firing, 60_000);
-          await waitFor(
-            'the wait on the alert',
-            () =>
-              fleet.messages(node).some((m) => m.includes('1 active alert in Prometheus: StorageDegraded')),
-            60_000,
-          );
-          await delay(4_000);
-          assert.equal(await holder('kured-alerts'), node, 'released while the alert fired');
-          assert.equal((await nodeState(cluster, node)).unschedulable, false);
-          freeze = 0;
-          await waitFor(
-            'the release once the alert cleared',
-            async () => (await holder('kured-alerts')) === undefined,
-            60_000,
-          );
-        } finally {
-          cluster.events.off('reboot:start', degrade);
-        }
+      async (fleet, ns) => {
+        cluster.requireReboot(node);
+        fleet.start(node);
+        // Held first by its cni pod, so that the alert fires after the reboot whatever the timing.
+        await waitFor('the healthy wait', async () => (await phaseOf(node))?.phase === 'settling', 90_000);
+        // The storage degrades after the reboot (its replicas re-sync), and recovers later.
+        freeze = 1;
+        await waitFor('the alert to fire', firing, 60_000);
+        await makeReady(ns, node);
+        await waitFor(
+          'the wait on the alert',
+          () => fleet.messages(node).some((m) => m.includes('1 active alert in Prometheus: StorageDegraded')),
+          60_000,
+        );
+        await delay(4_000);
+        assert.equal(await holder('kured-alerts'), node, 'released while the alert fired');
+        assert.equal((await nodeState(cluster, node)).unschedulable, false);
+        freeze = 0;
+        await waitFor(
+          'the release once the alert cleared',
+          async () => (await holder('kured-alerts')) === undefined,
+          60_000,
+        );
       },
     );
   } finally {
