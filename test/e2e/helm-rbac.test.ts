@@ -65,7 +65,9 @@ interface Grant {
 const DEGRADING = new Set([
   'core nodes watch',
   'apps daemonsets watch',
-  // The lock is read through its watch while a reboot is under way; the refused read is the start-up one.
+  // The Node and the lock are read through their watches while a reboot is under way; the refused
+  // reads are the start-up ones (and a ghost check), so a reboot still happens.
+  'core nodes get',
   'apps daemonsets get',
   'core pods watch',
   'events.k8s.io events create',
