@@ -221,8 +221,8 @@ export function watchSelected(
   relevant: (obj: k8s.KubernetesObject) => string = (obj) => obj.metadata?.resourceVersion ?? '',
 ): () => void {
   const lastKeys = new Map<string, string>();
-  const nothing = () => {};
-  return watchEvents<k8s.KubernetesObject>(
+  let stopped = false;
+  const stop = watchEvents<k8s.KubernetesObject>(
     open,
     collectionPath,
     fieldSelector,
@@ -234,9 +234,17 @@ export function watchSelected(
         lastKeys.set(id, key);
         onChange();
       },
-      gap: nothing,
-      reset: nothing,
+      // A gap may have hidden a change (and a refused watch is all gaps): look again, at the
+      // watch's own backoff, so a node without the watch grant still finishes, only later.
+      gap: () => {
+        if (!stopped) onChange();
+      },
+      reset: () => {},
     },
     logger,
   );
+  return () => {
+    stopped = true;
+    stop();
+  };
 }

@@ -163,10 +163,16 @@ describe('testbed workloads', () => {
       { timeoutMs: 30_000, describe: () => 'the PDB never allowed one disruption' },
     );
 
+    const others = (await core.listNode()).items.map((n) => n.metadata?.name ?? '').filter((n) => n !== node);
+    const cordon = (name: string, on: boolean) =>
+      core.patchNode({ name, body: { spec: { unschedulable: on ? true : null } } }, mergePatch);
     const log = new PodLog();
     await log.start(cluster, ns);
     try {
-      await core.patchNode({ name: node, body: { spec: { unschedulable: true } } }, mergePatch);
+      await cordon(node, true);
+      // The other nodes stay cordoned until the budget has refused an eviction: the first replacement
+      // cannot be Ready before that, so the refusal does not depend on the machine's speed.
+      await Promise.all(others.map((n) => cordon(n, true)));
       // As kubectl drain: every pod of the node evicted at once, each retried while the budget says 429.
       let refused = 0;
       const evicted: string[] = [];
@@ -185,7 +191,7 @@ describe('testbed workloads', () => {
                 return true;
               } catch (err) {
                 if (!isApiStatus(err, 429)) throw err;
-                refused++;
+                if (++refused === 1) await Promise.all(others.map((n) => cordon(n, false)));
                 return false;
               }
             },
@@ -221,7 +227,7 @@ describe('testbed workloads', () => {
       assert.notEqual(log.events[replacementReady]!.node, node);
     } finally {
       log.stop();
-      await core.patchNode({ name: node, body: { spec: { unschedulable: null } } }, mergePatch);
+      await Promise.all([node, ...others].map((n) => cordon(n, false)));
     }
   });
 
