@@ -38,7 +38,8 @@ export const BUNDLE_OPTIONS = {
   plugins: [builtinsByRequire],
   // Some dependencies are CommonJS and call require(); give the ESM bundle one.
   banner: {
-    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    // The shebang makes the bundle the npm bins kured-ts and kubectl-kured_ts (the kubectl plugin).
+    js: "#!/usr/bin/env node\nimport { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
   },
   logLevel: 'warning',
 } satisfies BuildOptions;

@@ -2,20 +2,21 @@
  * Entry point: flags and environment -> adapters -> the reconcile loop, until SIGTERM.
  * A user-fixable error prints one line and exits 1; nothing here prints a stack trace for it.
  */
-import { status } from './cli/status.ts';
+import { basename } from 'node:path';
+import { COMMANDS, runOperator } from './cli/program.ts';
 import { ConfigError } from './config/errors.ts';
 import { helpText, parseConfig } from './config/parse.ts';
 import { createLogger } from './observe/log.ts';
 import { wireAgent } from './wire.ts';
 
 async function main(argv: string[]): Promise<number> {
+  const io = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) };
+  // As the kubectl plugin (kubectl-kured_ts on PATH) every call is an operator command.
+  if (basename(process.argv[1] ?? '').startsWith('kubectl-'))
+    return runOperator(argv, io, 'kubectl kured-ts');
+  if ((COMMANDS as readonly string[]).includes(argv[0] ?? '')) return runOperator(argv, io);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(helpText());
-    return 0;
-  }
-  if (argv[0] === 'status') {
-    // The operator's view needs no node name: it looks at all of them.
-    await status(parseConfig(argv.slice(1), { KURED_NODE_ID: '-', ...process.env }), (l) => console.log(l));
     return 0;
   }
   const config = parseConfig(argv, process.env);

@@ -10,6 +10,7 @@ import type { Rebooter, Sentinel } from './agent/ports.ts';
 import { agentSettings } from './agent/settings.ts';
 import type { Config } from './config/config.ts';
 import { createDrainer } from './drain/drainer.ts';
+import { kubeBudgetSource } from './gates/budgets-kube.ts';
 import { createGates } from './gates/index.ts';
 import { nodePodHealth } from './health/node-pods.ts';
 import { connect } from './kube/client.ts';
@@ -48,7 +49,15 @@ export async function wireAgent(
   const nodeCache = new WatchedObject<V1Node>();
   const lockCache = new WatchedObject<V1DaemonSet>();
   const node = new NodeOps(kube, config.nodeId, nodeCache);
-  const gates = createGates(config, { kube });
+  const budgets = config.budgetPreflight
+    ? kubeBudgetSource(kube, {
+        podSelector: config.drainPodSelector,
+        skipWaitForDeleteTimeout: config.skipWaitForDeleteTimeout,
+      })
+    : undefined;
+  const gates = createGates(config, { kube, ...(budgets ? { budgets } : {}) });
+  // Without the right to list budgets: one warning now, and drains as kured's (the gate stays open).
+  if (budgets) void budgets.probe().then((problem) => problem && logger.warn(problem));
   const notifier = createNotifier(config, logger);
   const metrics = new AgentMetrics(config.nodeId, { defaultMetrics: opts.processMetrics !== false });
   const lock = new DaemonSetLock(

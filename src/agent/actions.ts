@@ -8,6 +8,14 @@ import { NAMED_GRACE_MS, pickNext, WAITING_LABEL, type Waiter, zoneName } from '
 import type { Logger } from '../observe/log.ts';
 import { CYCLE_ANNOTATION, type Cycle, serializeCycle } from './cycle.ts';
 import type { Step } from './decide.ts';
+import {
+  appendHistory,
+  type CycleRecord,
+  carried,
+  HISTORY_ANNOTATION,
+  recordOf,
+  seconds,
+} from './history.ts';
 import type { Snapshot } from './observe.ts';
 import type {
   Clock,
@@ -80,13 +88,20 @@ export class Actions {
       case 'halt':
         return this.halt(cycle!, step.reason);
       case 'release':
-        return this.release();
+        return this.release(cycle, snap);
       case 'abort':
         return this.abort(step.uncordon, step.reason, cycle, snap);
       case 'adoptLock':
         return this.adoptLock(step.uncordon, snap);
       case 'forget':
-        return this.writeCycle(undefined);
+        // A cycle forgotten after its reboot (the lock went meanwhile) still goes into the history.
+        return this.writeCycle(
+          undefined,
+          undefined,
+          cycle?.phase === 'releasing' || cycle?.phase === 'settling'
+            ? this.history(cycle, snap.node.annotations, 'rebooted')
+            : {},
+        );
     }
   }
 
@@ -102,8 +117,9 @@ export class Actions {
     }
     // The lock is ours; record the cycle before cordoning, with whether the node was schedulable
     // before us (an admin's cordon is never undone). We are out of line: the label goes with it.
+    const since = this.iso();
     await this.writeCycle(
-      { phase: 'draining', cordonedByUs: !outcome.entry.metadata.unschedulable, since: this.iso() },
+      { phase: 'draining', cordonedByUs: !outcome.entry.metadata.unschedulable, since, started: since },
       { [WAITING_LABEL]: null },
     );
     this.d.logger.info(
@@ -212,7 +228,14 @@ export class Actions {
     if (result.ok) {
       logger.info({ evicted: result.evicted }, 'drained');
       await events.record('Normal', 'Drained', 'Drain', `Drained: ${result.evicted} pod(s) evicted`);
-      return this.writeCycle({ ...cycle, phase: 'rebooting', bootID: snap.node.bootID, since: this.iso() });
+      const drainSeconds = seconds(started, this.d.clock.now().getTime());
+      return this.writeCycle({
+        ...cycle,
+        phase: 'rebooting',
+        bootID: snap.node.bootID,
+        since: this.iso(),
+        drainSeconds,
+      });
     }
     logger.warn({ reason: result.reason, blockingPods: result.blockingPods }, 'drain failed');
     await events.record('Warning', 'DrainFailed', 'Drain', `Drain failed: ${result.reason}`);
@@ -248,6 +271,13 @@ export class Actions {
 
   private async finish(uncordon: boolean, cycle: Cycle, snap: Snapshot): Promise<void> {
     const { node, logger, events, telemetry } = this.d;
+    // The request instant; when the node went down before it could be written, the phase's start plus --reboot-delay.
+    const requested =
+      cycle.phase === 'rebooting'
+        ? cycle.requestedAt
+          ? Date.parse(cycle.requestedAt)
+          : Date.parse(cycle.since) + this.s.rebootDelayMs
+        : undefined;
     // From here the lock is held until the node is healthy; the settling phase's clock starts now,
     // and pod states from before the reboot (before the rebooting phase began) count as stale.
     const back: Cycle =
@@ -258,6 +288,10 @@ export class Actions {
             since: this.iso(),
             rebootedAfter: cycle.since,
             ...(cycle.bootID ? { bootID: cycle.bootID } : {}),
+            ...carried(cycle),
+            ...(requested !== undefined
+              ? { rebootSeconds: seconds(requested, readyAt(snap, requested, this.d.clock.now())) }
+              : {}),
           }
         : cycle;
     // Record "back" first: a kill after this line uncordons again, never reboots again.
@@ -286,7 +320,12 @@ export class Actions {
   /** Healthy (or given up on with --halt-on-failure=false): the release delay starts now. */
   private async settle(cycle: Cycle, unhealthy: string | undefined): Promise<void> {
     const { logger, events, telemetry } = this.d;
-    await this.writeCycle({ phase: 'releasing', cordonedByUs: cycle.cordonedByUs, since: this.iso() });
+    await this.writeCycle({
+      phase: 'releasing',
+      cordonedByUs: cycle.cordonedByUs,
+      since: this.iso(),
+      ...carried(cycle),
+    });
     telemetry.setHalted(undefined);
     const waitedS = (this.d.clock.now().getTime() - Date.parse(cycle.since)) / 1000;
     if (unhealthy) {
@@ -322,11 +361,15 @@ export class Actions {
     notifier.notify({ kind: 'halted', node: this.s.nodeId, detail: reason });
   }
 
-  private async release(): Promise<void> {
+  private async release(cycle: Cycle | undefined, snap: Snapshot): Promise<void> {
     // Lock first, annotation second: a kill in between leaves "releasing" without a lock: forgotten.
     // The same write names who goes next, from one LIST of the waiting nodes.
     await this.d.lock.release(this.s.nodeId, await this.d.fleet.waiting());
-    await this.writeCycle(undefined);
+    await this.writeCycle(
+      undefined,
+      undefined,
+      cycle ? this.history(cycle, snap.node.annotations, 'rebooted') : {},
+    );
     this.d.logger.info('released the lock');
     await this.d.events.record('Normal', 'LockReleased', 'Lock', 'Released the reboot lock');
   }
@@ -350,7 +393,12 @@ export class Actions {
             reason,
           };
     if (cycle?.phase !== 'backoff') {
-      await this.writeCycle(backoff);
+      const annotations = snap?.node.annotations ?? (cycle ? (await node.read()).annotations : {});
+      await this.writeCycle(
+        backoff,
+        undefined,
+        cycle ? this.history(cycle, annotations, 'aborted', reason) : {},
+      );
       logger.warn({ reason, uncordon }, 'giving this reboot attempt up');
       await events.record(
         'Warning',
@@ -398,11 +446,36 @@ export class Actions {
     );
   }
 
-  private writeCycle(cycle: Cycle | undefined, labels?: Record<string, string | null>): Promise<unknown> {
-    return this.d.node.setAnnotations({ [CYCLE_ANNOTATION]: cycle ? serializeCycle(cycle) : null }, labels);
+  /** `extra` annotations ride on the same patch: the history entry of a cycle is written with its end. */
+  private writeCycle(
+    cycle: Cycle | undefined,
+    labels?: Record<string, string | null>,
+    extra: Record<string, string> = {},
+  ): Promise<unknown> {
+    return this.d.node.setAnnotations(
+      { ...extra, [CYCLE_ANNOTATION]: cycle ? serializeCycle(cycle) : null },
+      labels,
+    );
+  }
+
+  /** The node's history annotation with this cycle's record first. */
+  private history(
+    cycle: Cycle,
+    annotations: Record<string, string>,
+    outcome: CycleRecord['outcome'],
+    reason?: string,
+  ): Record<string, string> {
+    const record = recordOf(cycle, outcome, this.d.clock.now(), reason);
+    return { [HISTORY_ANNOTATION]: appendHistory(annotations[HISTORY_ANNOTATION], record) };
   }
 
   private iso(): string {
     return this.d.clock.now().toISOString();
   }
+}
+
+/** When the node became Ready on its new boot: the condition's transition, else now (when we see it). */
+function readyAt(snap: Snapshot, requested: number, now: Date): number {
+  const since = snap.node.readySince ? Date.parse(snap.node.readySince) : Number.NaN;
+  return since > requested && since <= now.getTime() ? since : now.getTime();
 }

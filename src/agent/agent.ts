@@ -10,6 +10,7 @@ import { NAMED_GRACE_MS, WAITING_LABEL, zoneName } from '../lock/queue.ts';
 import type { Logger } from '../observe/log.ts';
 import { type ActionDeps, Actions, KURED_IN_PROGRESS, KURED_MOST_RECENT } from './actions.ts';
 import { decide, type Phase, type Step } from './decide.ts';
+import { NEEDED_ANNOTATION } from './history.ts';
 import { observe, type Snapshot } from './observe.ts';
 import { type Gate, NodeGone, type PodHealth, type Sentinel } from './ports.ts';
 import type { AgentSettings } from './settings.ts';
@@ -150,7 +151,9 @@ export class Agent {
     let step = decide(snap.observation, policy);
     if (step.action === 'checkGates') {
       await this.annotateRebootNeeded(snap);
-      const verdict = await evaluateGates(this.d.gates, snap.observation.now);
+      const verdict = await evaluateGates(this.d.gates, snap.observation.now, {
+        lockFree: snap.observation.lock.acquirable,
+      });
       snap.observation.gate = verdict.open ? verdict : { ...verdict, gate: verdict.gate ?? 'gate' };
       step = decide(snap.observation, policy);
     }
@@ -163,6 +166,8 @@ export class Agent {
     const cycle = snap.observation.node.cycle;
     this.followPods(cycle?.phase === 'settling' && step.action !== 'settle' && step.action !== 'forget');
     this.report(step, snap);
+    if (step.action === 'idle' && snap.node.annotations[NEEDED_ANNOTATION])
+      await this.d.node.setAnnotations({ [NEEDED_ANNOTATION]: null });
     const decorated = await this.decorate(step, snap);
     this.progressed = await this.actions.perform(step, snap, signal);
     this.quiet = step.action === 'idle' && !decorated;
@@ -227,11 +232,19 @@ export class Agent {
     return at;
   }
 
-  /** kured's --annotate-nodes: written when a reboot is first seen to be needed, before the gates. */
+  /**
+   * Written when a reboot is first seen to be needed, before the gates: ours (for `kured-ts plan`)
+   * always, kured's with --annotate-nodes. One patch per transition, none while nothing changes.
+   */
   private async annotateRebootNeeded(snap: Snapshot): Promise<void> {
-    if (!this.s.annotateNodes || snap.node.annotations[KURED_IN_PROGRESS]) return;
     const now = snap.observation.now.toISOString().replace(/\.\d+Z$/, 'Z');
-    await this.d.node.setAnnotations({ [KURED_IN_PROGRESS]: now, [KURED_MOST_RECENT]: now });
+    const patch: Record<string, string> = {};
+    if (!snap.node.annotations[NEEDED_ANNOTATION]) patch[NEEDED_ANNOTATION] = now;
+    if (this.s.annotateNodes && !snap.node.annotations[KURED_IN_PROGRESS]) {
+      patch[KURED_IN_PROGRESS] = now;
+      patch[KURED_MOST_RECENT] = now;
+    }
+    if (Object.keys(patch).length) await this.d.node.setAnnotations(patch);
   }
 
   /** The PreferNoSchedule taint while waiting for the lock; metrics; blocked notifications. True if it wrote. */

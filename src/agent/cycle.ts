@@ -26,6 +26,12 @@ export interface Cycle {
   rebootedAfter?: string;
   /** settling: set when the node was not healthy within --post-reboot-timeout: why (the rollout halts). */
   halted?: string;
+  /** When the lock was taken (RFC 3339): the cycle's start in the node's history. */
+  started?: string;
+  /** Set once drained: how long cordon and evictions took. */
+  drainSeconds?: number;
+  /** Set once back: from the reboot request to Ready on a new boot ID. */
+  rebootSeconds?: number;
 }
 
 const PHASES: readonly CyclePhase[] = ['draining', 'rebooting', 'settling', 'releasing', 'backoff'];

@@ -1,4 +1,5 @@
 import { acquire, describeHolders, type LockValue, liveEntries } from '../lock/codec.ts';
+import { describePause, isPaused } from '../lock/pause.ts';
 import type { Queue } from '../lock/queue.ts';
 import { CYCLE_ANNOTATION, parseCycle } from './cycle.ts';
 import type { Observation } from './decide.ts';
@@ -22,22 +23,25 @@ export async function observe(
   deps: { node: NodePort; lock: LockPort; sentinel: Sentinel; now: () => Date },
   s: AgentSettings,
 ): Promise<Snapshot> {
-  const [node, { value: lock, queue }, rebootRequired] = await Promise.all([
+  const [node, { value: lock, queue, pause }, rebootRequired] = await Promise.all([
     deps.node.read(),
     deps.lock.read(),
     deps.sentinel.rebootRequired(),
   ]);
   const now = deps.now();
   const mine = liveEntries(lock, now).find((e) => e.nodeID === s.nodeId);
+  const paused = isPaused(pause);
   const zone = node.labels[s.zoneLabel] ?? '';
-  const acquirable = acquire(lock, {
-    nodeID: s.nodeId,
-    unschedulable: node.unschedulable,
-    concurrency: s.concurrency,
-    ttlMs: s.lockTtlMs,
-    now,
-    ...(s.maxZones > 0 ? { zone: { mine: zone, holders: queue.zones, maxZones: s.maxZones } } : {}),
-  }).ok;
+  const acquirable =
+    !paused &&
+    acquire(lock, {
+      nodeID: s.nodeId,
+      unschedulable: node.unschedulable,
+      concurrency: s.concurrency,
+      ttlMs: s.lockTtlMs,
+      now,
+      ...(s.maxZones > 0 ? { zone: { mine: zone, holders: queue.zones, maxZones: s.maxZones } } : {}),
+    }).ok;
   return {
     node,
     lock,
@@ -55,8 +59,8 @@ export async function observe(
       lock: {
         mine,
         acquirable,
-        holders: describeHolders(lock, now),
-        stopped: lock.form === 'manual' || lock.form === 'malformed',
+        holders: paused ? `kured-ts pause (${describePause(pause)})` : describeHolders(lock, now),
+        stopped: paused || lock.form === 'manual' || lock.form === 'malformed',
         named: queue.next,
         namedMe: queue.next.includes(s.nodeId),
         unchangedMs: 0,

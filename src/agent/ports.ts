@@ -22,6 +22,8 @@ export interface Sentinel {
 /** Something that can hold a reboot back: the window, Prometheus alerts, blocking pods. */
 export interface Gate {
   readonly name: string;
+  /** Asked only when this node could take the lock now (a costly pre-flight, e.g. budgets). */
+  readonly beforeLock?: boolean;
   check(now: Date): Promise<GateVerdict>;
 }
 /** A closed gate may know when it opens again (the window does): the agent sleeps until then. */
@@ -75,6 +77,8 @@ export interface NodeView {
   resourceVersion: string;
   unschedulable: boolean;
   ready: boolean;
+  /** When the Ready condition last changed (RFC 3339), if the API said. */
+  readySince?: string;
   bootID: string;
   annotations: Record<string, string>;
   labels: Record<string, string>;
@@ -104,6 +108,8 @@ export interface LockRead {
   value: LockValue;
   queue: Queue;
   resourceVersion: string;
+  /** The `kured-ts pause` record beside the lock (absent: not paused). */
+  pause?: import('../lock/pause.ts').ParsedPause;
 }
 
 export interface AcquireOptions {

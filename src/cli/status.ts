@@ -1,37 +1,71 @@
 /**
  * `kured-ts status`: one answer to "why is nothing happening?", for an operator with kubectl's
- * credentials. Shows who holds the lock, and per node its cordon state, its reboot cycle and the
- * last thing its agent said (its latest Kubernetes Event).
+ * credentials. Shows who holds the lock (and a pause, with its reason and age), and per node its
+ * cordon state, its reboot cycle and the last thing its agent said (its latest Kubernetes Event).
  */
-
-import type { EventsV1Event, V1DaemonSet, V1Node } from '@kubernetes/client-node';
-import { CYCLE_ANNOTATION, parseCycle } from '../agent/cycle.ts';
-import type { Config } from '../config/config.ts';
-import { connect, paths } from '../kube/client.ts';
-import { viewNode } from '../kube/node.ts';
-import { describeHolders, liveEntries, parseLock } from '../lock/codec.ts';
+import { describeHolders, liveEntries } from '../lock/codec.ts';
+import { describePause } from '../lock/pause.ts';
 import { activeZones, parseQueue, QUEUE_ANNOTATION, WAITING_LABEL, zoneName } from '../lock/queue.ts';
+import type { ClusterFacts } from './cluster.ts';
+import type { OperatorClients } from './connect.ts';
+import { data, type Format, table } from './output.ts';
 
-export async function status(config: Config, out: (line: string) => void): Promise<void> {
-  const kube = connect();
-  const now = new Date();
-  const ds = await kube.get<V1DaemonSet>(paths.daemonSet(config.dsNamespace, config.dsName));
-  const lock = parseLock(ds.metadata?.annotations?.[config.lockAnnotation]);
-  const queue = parseQueue(ds.metadata?.annotations?.[QUEUE_ANNOTATION]);
-  const live = liveEntries(lock, now);
-  const since = live
-    .map(
-      (e) =>
-        `${e.nodeID} since ${e.created}${e.nodeID in queue.zones ? ` in ${zoneName(queue.zones[e.nodeID]!)}` : ''}`,
-    )
-    .join(', ');
+export async function status(
+  c: OperatorClients,
+  facts: ClusterFacts,
+  format: Format,
+  out: (line: string) => void,
+): Promise<void> {
+  const { agents: config, now, lock } = facts;
+  const events = (await c.events.listNamespacedEvent({ namespace: 'default' })).items
+    .filter((e) => e.reportingController === 'kured-ts.dev/agent')
+    .sort((a, b) => eventMs(a.eventTime) - eventMs(b.eventTime));
+  const lastEvent = new Map(events.map((e) => [e.regarding?.name ?? '', `${e.reason}: ${e.note ?? ''}`]));
+  const holders = liveEntries(lock, now);
+  const pause = facts.pause ? describePause(facts.pause, now) : undefined;
+  const nodes = facts.nodes.map((n) => ({
+    node: n.view.name,
+    status: `${n.view.ready ? 'Ready' : 'NotReady'}${n.view.unschedulable ? ',SchedulingDisabled' : ''}`,
+    zone: zoneName(n.view.labels[config.zoneLabel] ?? ''),
+    cycle:
+      n.cycle?.phase === 'settling' && n.cycle.halted
+        ? 'halted'
+        : (n.cycle?.phase ?? (n.view.labels[WAITING_LABEL] ? 'waiting' : undefined)),
+    since:
+      n.cycle?.since ??
+      (n.view.labels[WAITING_LABEL]
+        ? new Date(Number(n.view.labels[WAITING_LABEL])).toISOString()
+        : undefined),
+    rebootNeededSince: n.neededSince,
+    lastReboot:
+      'records' in n.history ? n.history.records.find((r) => r.outcome === 'rebooted')?.end : undefined,
+    lastEvent: lastEvent.get(n.view.name),
+  }));
+  if (format === 'json' || format === 'yaml') {
+    out(
+      data(format, {
+        lock: {
+          daemonSet: `${config.dsNamespace}/${config.dsName}`,
+          annotation: config.lockAnnotation,
+          value: facts.lockRaw ?? null,
+          holders,
+        },
+        pause: facts.pause ?? null,
+        nodes,
+      }),
+    );
+    return;
+  }
+  const since = holders.map((e) => `${e.nodeID} since ${e.created}`).join(', ');
   out(
     `lock ${config.lockAnnotation} on ${config.dsNamespace}/${config.dsName}: ${describeHolders(lock, now)}${since ? ` (${since})` : ''}`,
   );
-  if (config.maxZones > 0 || live.length > 0) {
+  if (pause) out(pause);
+  const queue = parseQueue(facts.lockDaemonSet.metadata?.annotations?.[QUEUE_ANNOTATION]);
+  if (config.maxZones > 0 || holders.length > 0) {
     const zones = [
       ...activeZones(
-        live.map((e) => e.nodeID),
+        holders.map((e) => e.nodeID),
         queue.zones,
       ),
     ].map(zoneName);
@@ -39,31 +73,28 @@ export async function status(config: Config, out: (line: string) => void): Promi
     out(`active zone(s): ${zones.join(', ') || 'none'} (${rule})`);
   }
   if (queue.next.length > 0) out(`next in line: ${queue.next.join(', ')}`);
-
-  const nodes = (await kube.list<V1Node>(paths.nodes)).items.map(viewNode);
-  const events = (await kube.list<EventsV1Event>(paths.events('default'))).items
-    .filter((e) => e.reportingController === 'kured-ts.dev/agent')
-    .sort((a, b) => eventMs(a.eventTime) - eventMs(b.eventTime));
-  const lastEvent = new Map(events.map((e) => [e.regarding?.name ?? '', `${e.reason}: ${e.note ?? ''}`]));
-  const cycles = nodes.map((n) => ({ node: n, cycle: parseCycle(n.annotations[CYCLE_ANNOTATION], now) }));
-  for (const { node, cycle } of cycles) {
-    if (cycle?.phase === 'settling' && cycle.halted) out(haltedLine(node.name, cycle.halted));
-  }
-  const rows = cycles.map(({ node: n, cycle }) => {
-    const waiting = n.labels[WAITING_LABEL];
-    return [
-      n.name,
-      zoneName(n.labels[config.zoneLabel] ?? ''),
-      `${n.ready ? 'Ready' : 'NotReady'}${n.unschedulable ? ',SchedulingDisabled' : ''}`,
-      cycle?.phase === 'settling' && cycle.halted ? 'halted' : (cycle?.phase ?? (waiting ? 'waiting' : '-')),
-      cycle?.since ?? (waiting ? new Date(Number(waiting)).toISOString() : '-'),
-      (lastEvent.get(n.name) ?? '-').slice(0, 100),
-    ];
-  });
-  const header = ['NODE', 'ZONE', 'STATUS', 'CYCLE', 'SINCE', 'LAST EVENT'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [header, ...rows])
-    out(r.map((v, i) => (i < r.length - 1 ? v.padEnd(widths[i]!) : v)).join('  '));
+  for (const n of facts.nodes)
+    if (n.cycle?.phase === 'settling' && n.cycle.halted) out(haltedLine(n.view.name, n.cycle.halted));
+  const wide = format === 'wide';
+  const header = [
+    'NODE',
+    'ZONE',
+    'STATUS',
+    'CYCLE',
+    'SINCE',
+    ...(wide ? ['REBOOT NEEDED', 'LAST REBOOT'] : []),
+    'LAST EVENT',
+  ];
+  const rows = nodes.map((n) => [
+    n.node,
+    n.zone,
+    n.status,
+    n.cycle ?? '-',
+    n.since ?? '-',
+    ...(wide ? [n.rebootNeededSince ?? '-', n.lastReboot ?? '-'] : []),
+    (n.lastEvent ?? '-').slice(0, wide ? 300 : 100),
+  ]);
+  for (const l of table(header, rows)) out(l);
 }
 
 /** The line an operator looks for first: which node stopped the rollout, and why. */

@@ -102,4 +102,6 @@ export interface Config {
   zoneLabel: string;
   /** How many zones may have nodes rebooting at once (0: no zone rule). */
   maxZones: number;
+  /** Check PodDisruptionBudgets before taking the lock (kured-ts pre-flight). */
+  budgetPreflight: boolean;
 }

@@ -353,6 +353,13 @@ export const FLAGS: FlagSpec[] = [
     help: 'how many zones may have nodes rebooting at once, within --concurrency (0: no zone rule)',
     extra: true,
   },
+  {
+    flag: 'budget-preflight',
+    kind: 'bool',
+    default: 'true',
+    help: 'before taking the lock, wait while a PodDisruptionBudget allowing no disruption would block the drain (false: drain as kured does)',
+    extra: true,
+  },
 ];
 
 export function envName(flag: string): string {

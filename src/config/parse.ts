@@ -223,7 +223,7 @@ function labels(items: string[], flag: string): Record<string, string> {
 /** The help text, for `kured-ts --help` (commander's, with the environment form noted). */
 export function helpText(): string {
   const program = new Command('kured-ts').description(
-    'Kubernetes reboot daemon: a drop-in replacement for kured.\nEvery flag can also be set as KURED_<FLAG_NAME> (e.g. --ds-name -> KURED_DS_NAME); a flag on the command line wins.\n`kured-ts status [--ds-namespace=... --ds-name=...]` shows who holds the lock and, per node, its reboot cycle and the last Event of its agent.',
+    'Kubernetes reboot daemon: a drop-in replacement for kured.\nEvery flag can also be set as KURED_<FLAG_NAME> (e.g. --ds-name -> KURED_DS_NAME); a flag on the command line wins.\nOperator commands (also as the kubectl plugin `kubectl kured-ts`): status, plan, pause, resume, history, completion; `kured-ts <command> --help` for each.',
   );
   for (const spec of FLAGS) program.addOption(option(spec));
   return program.helpInformation();

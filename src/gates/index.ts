@@ -2,6 +2,7 @@
 import type { Gate, GateVerdict } from '../agent/ports.ts';
 import type { Config } from '../config/config.ts';
 import type { Kube } from '../kube/client.ts';
+import { type BudgetSource, budgetsGate } from './budgets.ts';
 import { podsGate } from './pods.ts';
 import { prometheusGate } from './prometheus.ts';
 import { parseWindow, type RebootWindow, windowGate } from './window.ts';
@@ -11,6 +12,8 @@ export { parseWindow, type RebootWindow, windowGate } from './window.ts';
 export interface GateDeps {
   /** Needed only when --blocking-pod-selector is set. */
   kube?: Kube;
+  /** The budget pre-flight's source; without it (or with --budget-preflight=false) there is none. */
+  budgets?: BudgetSource;
 }
 
 export type GateConfig = Pick<
@@ -28,7 +31,8 @@ export type GateConfig = Pick<
   | 'prometheusBearerTokenFile'
   | 'prometheusBasicAuthFile'
   | 'prometheusCaFile'
->;
+> &
+  Partial<Pick<Config, 'budgetPreflight'>>;
 
 /** The window from the config; the agent also uses it to sleep until the window opens. */
 export function windowFromConfig(config: GateConfig): RebootWindow {
@@ -56,14 +60,25 @@ export function createGates(config: GateConfig, deps: GateDeps): Gate[] {
     if (!deps.kube) throw new Error('createGates: blocking pod selectors need the Kubernetes client');
     gates.push(podsGate(deps.kube, config.nodeId, selectors));
   }
+  // Last: the costliest, and asked only when the lock is free for this node.
+  if (config.budgetPreflight && deps.budgets) gates.push(budgetsGate(deps.budgets, config.nodeId));
   return gates;
 }
 
 export type GatesVerdict = GateVerdict & { gate?: string };
 
-/** The first closed gate wins (later ones are not asked); a gate that throws counts as closed. */
-export async function evaluateGates(gates: Gate[], now: Date): Promise<GatesVerdict> {
+/**
+ * The first closed gate wins (later ones are not asked); a gate that throws counts as closed.
+ * `beforeLock` gates are asked only when `lockFree`: their cost is paid once per lock taken, not
+ * by every waiting node on every lock change.
+ */
+export async function evaluateGates(
+  gates: Gate[],
+  now: Date,
+  opts: { lockFree?: boolean } = {},
+): Promise<GatesVerdict> {
   for (const gate of gates) {
+    if (gate.beforeLock && opts.lockFree === false) continue;
     let verdict: GateVerdict;
     try {
       verdict = await gate.check(now);

@@ -5,8 +5,11 @@ import { isConflict, isNotFound } from './errors.ts';
 import { tracked, type WatchedObject } from './watch.ts';
 
 export function viewNode(node: k8s.V1Node): NodeView {
-  const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+  const condition = node.status?.conditions?.find((c) => c.type === 'Ready');
+  const ready = condition?.status === 'True';
+  const since = condition?.lastTransitionTime as Date | string | undefined;
   return {
+    ...(since ? { readySince: since instanceof Date ? since.toISOString() : String(since) } : {}),
     name: node.metadata?.name ?? '',
     uid: node.metadata?.uid ?? '',
     resourceVersion: node.metadata?.resourceVersion ?? '',

@@ -22,8 +22,18 @@ export type LockValue =
   | { form: 'none' }
   | { form: 'single'; entry: LockEntry }
   | { form: 'multi'; maxOwners: number; entries: LockEntry[] }
-  /** `{"nodeID":"manual"}`: an operator stopped all reboots, whatever --concurrency says. */
-  | { form: 'manual' }
+  /**
+   * `{"nodeID":"manual"}` (or a manual entry among the multi form's locks): an operator stopped all
+   * reboots, whatever --concurrency says. `entries` are holders still finishing their cycle;
+   * `locks` is the multi form's whole list in order (manual entries included), kept for rewriting.
+   */
+  | {
+      form: 'manual';
+      entries: LockEntry[];
+      /** The manual entries themselves (their `created` tells whose stop it is). */
+      marks: LockEntry[];
+      multi?: { maxOwners: number; locks: LockEntry[] };
+    }
   /** Unreadable: treated as held, never overwritten. */
   | { form: 'malformed'; error: string };
 
@@ -42,8 +52,9 @@ export function parseLock(raw: string | undefined): LockValue {
   if ('locks' in doc || 'maxOwners' in doc) return parseMulti(doc);
   if (typeof doc.nodeID !== 'string')
     return { form: 'malformed', error: 'no "nodeID" string and no "locks" list' };
-  if (doc.nodeID === MANUAL_NODE_ID) return { form: 'manual' };
   const entry = parseEntry(doc);
+  if (doc.nodeID === MANUAL_NODE_ID)
+    return { form: 'manual', entries: [], marks: typeof entry === 'string' ? [] : [entry] };
   return typeof entry === 'string' ? { form: 'malformed', error: entry } : { form: 'single', entry };
 }
 
@@ -56,12 +67,18 @@ function parseMulti(doc: Record<string, unknown>): LockValue {
     return { form: 'malformed', error: '"locks" is not a list' };
   }
   const entries: LockEntry[] = [];
+  let manual = false;
   for (const item of (locks as unknown[] | null | undefined) ?? []) {
     if (!isObject(item)) return { form: 'malformed', error: 'an entry of "locks" is not an object' };
-    if (item.nodeID === MANUAL_NODE_ID) return { form: 'manual' };
     const entry = parseEntry(item);
     if (typeof entry === 'string') return { form: 'malformed', error: entry };
+    if (entry.nodeID === MANUAL_NODE_ID) manual = true;
     entries.push(entry);
+  }
+  if (manual) {
+    const holders = entries.filter((e) => e.nodeID !== MANUAL_NODE_ID);
+    const marks = entries.filter((e) => e.nodeID === MANUAL_NODE_ID);
+    return { form: 'manual', entries: holders, marks, multi: { maxOwners, locks: entries } };
   }
   return { form: 'multi', maxOwners, entries };
 }
@@ -82,10 +99,11 @@ export function isExpired(entry: LockEntry, now: Date): boolean {
   return entry.TTL > 0 && now.getTime() - Date.parse(entry.created) >= entry.TTL / NANOS_PER_MS;
 }
 
-/** The entries that still count, in either form. */
+/** The entries that still count, in either form (under a manual stop: the holders finishing). */
 export function liveEntries(value: LockValue, now: Date): LockEntry[] {
   if (value.form === 'single') return isExpired(value.entry, now) ? [] : [value.entry];
-  if (value.form === 'multi') return value.entries.filter((e) => !isExpired(e, now));
+  if (value.form === 'multi' || value.form === 'manual')
+    return value.entries.filter((e) => !isExpired(e, now));
   return [];
 }
 
@@ -144,24 +162,35 @@ export function acquire(value: LockValue, req: AcquireRequest): AcquireOutcome {
   return { ok: true, annotation: serialize([...live, entry], req.concurrency), entry };
 }
 
-/** The annotation after `nodeID` lets go: undefined means remove it (nobody left). */
+/**
+ * The annotation after `nodeID` lets go: undefined means remove it (nobody left), false leaves it
+ * as it is. A manual stop is never removed by a release: only the holder's own entry goes.
+ */
 export function release(
   value: LockValue,
   nodeID: string,
   concurrency: number,
   now: Date,
-): string | undefined {
+): string | undefined | false {
+  if (value.form === 'manual') {
+    if (!value.multi || !value.entries.some((e) => e.nodeID === nodeID)) return false;
+    const locks = value.multi.locks.filter(
+      (e) => e.nodeID === MANUAL_NODE_ID || (e.nodeID !== nodeID && !isExpired(e, now)),
+    );
+    return JSON.stringify({ maxOwners: value.multi.maxOwners, locks: locks.map(orderEntry) });
+  }
+  if (value.form === 'malformed') return false;
   const rest = liveEntries(value, now).filter((e) => e.nodeID !== nodeID);
   return rest.length ? serialize(rest, concurrency) : undefined;
 }
 
-function serialize(entries: LockEntry[], concurrency: number): string {
+export function serialize(entries: LockEntry[], concurrency: number): string {
   if (concurrency <= 1 && entries.length === 1) return JSON.stringify(orderEntry(entries[0]!));
   return JSON.stringify({ maxOwners: Math.max(concurrency, entries.length), locks: entries.map(orderEntry) });
 }
 
 /** kured's field order, so a diff against a kured-written value is empty. */
-function orderEntry(e: LockEntry): LockEntry {
+export function orderEntry(e: LockEntry): LockEntry {
   return {
     nodeID: e.nodeID,
     metadata: { unschedulable: e.metadata.unschedulable },

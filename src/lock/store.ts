@@ -13,6 +13,7 @@ import {
   parseLock,
   release,
 } from './codec.ts';
+import { PAUSE_ANNOTATION, parsePause, pendingManualLock } from './pause.ts';
 import {
   holderZones,
   parseQueue,
@@ -69,6 +70,8 @@ export class DaemonSetLock {
       value: parseLock(annotations[this.settings.annotation]),
       queue: parseQueue(annotations[QUEUE_ANNOTATION]),
       resourceVersion: ds.metadata?.resourceVersion ?? '',
+      // `kured-ts pause` beside the lock: read with it, so honouring it costs no request.
+      pause: parsePause(annotations[PAUSE_ANNOTATION]),
     };
   }
 
@@ -107,15 +110,24 @@ export class DaemonSetLock {
 
   /** Lets go; with the waiting nodes at hand, names who goes next in the same write. */
   async release(nodeID: string, waiters?: Waiter[]): Promise<void> {
-    await this.update(({ value, queue }) => {
+    await this.update(({ value, queue, pause }) => {
       const holders = this.holders(value).filter((h) => h !== nodeID);
       const zones = holderZones(queue.zones, holders);
       const next = waiters ? pickNext(waiters, holders, zones, this.settings) : queue.next;
+      const lock = release(value, nodeID, this.settings.concurrency, this.clock.now());
+      // A pause waiting for this holder: hand the lock to kured's manual stop instead of freeing it.
+      if (lock === undefined && pause && !('malformed' in pause) && pause.lock === 'pending') {
+        return {
+          write: {
+            lock: pendingManualLock(pause),
+            queue: { next, zones },
+            extra: { [PAUSE_ANNOTATION]: JSON.stringify({ ...pause, lock: 'written' }) },
+          },
+          result: undefined,
+        };
+      }
       return {
-        write: {
-          lock: release(value, nodeID, this.settings.concurrency, this.clock.now()) ?? null,
-          queue: { next, zones },
-        },
+        write: { ...(lock === false ? {} : { lock: lock ?? null }), queue: { next, zones } },
         result: undefined,
       };
     });
@@ -140,7 +152,9 @@ export class DaemonSetLock {
       let lock: string | null = null;
       let rest = value;
       for (const g of gone) {
-        lock = release(rest, g.nodeID, this.settings.concurrency, now) ?? null;
+        const next = release(rest, g.nodeID, this.settings.concurrency, now);
+        if (next === false) continue;
+        lock = next ?? null;
         rest = parseLock(lock ?? undefined);
       }
       const holders = liveEntries(rest, now).map((e) => e.nodeID);
@@ -172,6 +186,7 @@ export class DaemonSetLock {
       const annotations: Record<string, string | null> = {};
       if (write.lock !== undefined) annotations[this.settings.annotation] = write.lock;
       if (write.queue) annotations[QUEUE_ANNOTATION] = serializeQueue(write.queue);
+      Object.assign(annotations, write.extra);
       try {
         await tracked(this.cache, () =>
           this.kube.mergePatch<k8s.V1DaemonSet>(
@@ -195,4 +210,6 @@ interface Write {
   /** The lock annotation (null: remove it); undefined leaves it as is. */
   lock?: string | null;
   queue?: Queue;
+  /** Other annotations written in the same patch (the pause record). */
+  extra?: Record<string, string>;
 }

@@ -18,7 +18,7 @@ export const NODE_PHASES: readonly NodePhase[] = [
   'releasing',
 ];
 /** Pre-created at 0 so that queries and alerts see the series before the first block. */
-const KNOWN_GATES = ['window', 'prometheus', 'pods'];
+const KNOWN_GATES = ['window', 'prometheus', 'pods', 'budgets'];
 
 export class AgentMetrics implements Telemetry {
   readonly registry: Registry;
@@ -61,7 +61,7 @@ export class AgentMetrics implements Telemetry {
     });
     this.blocked = new Gauge({
       name: 'kured_ts_reboot_blocked',
-      help: 'Whether a needed reboot is held back by this gate (window, prometheus, pods); the reason is logged.',
+      help: 'Whether a needed reboot is held back by this gate (window, prometheus, pods, budgets); the reason is logged.',
       labelNames: ['node', 'gate'],
       registers,
     });

@@ -39,11 +39,24 @@ describe('chart RBAC', () => {
       'cluster core pods * list',
       'cluster core pods * watch',
       'cluster core pods/eviction * create',
+      'cluster policy poddisruptionbudgets * list',
       'ns/default events.k8s.io events * create',
       'ns/kured-ts apps daemonsets kured-ts get',
       'ns/kured-ts apps daemonsets kured-ts patch',
       'ns/kured-ts apps daemonsets kured-ts watch',
     ]);
+  });
+
+  it('with configuration.budgetPreflight=false: the flag is passed and budgets are not granted', () => {
+    const objs = render(bin, ['--set', 'configuration.budgetPreflight=false']);
+    assert.ok(!grants(objs).some((g) => g.includes('poddisruptionbudgets')));
+    const args: string[] = find(objs, 'DaemonSet').spec.template.spec.containers[0].args;
+    assert.ok(args.includes('--budget-preflight=false'));
+    assert.ok(
+      !find(render(bin), 'DaemonSet').spec.template.spec.containers[0].args.some((a: string) =>
+        a.startsWith('--budget'),
+      ),
+    );
   });
 
   it('binds every role to the chart ServiceAccount, and only that', () => {

@@ -123,7 +123,7 @@ test('release removes the annotation when nobody is left, else keeps the others'
   );
   const rest = release(two, 'a', 2, NOW);
   assert.deepEqual(
-    JSON.parse(rest!).locks.map((l: { nodeID: string }) => l.nodeID),
+    JSON.parse(rest as string).locks.map((l: { nodeID: string }) => l.nodeID),
     ['b'],
   );
 });

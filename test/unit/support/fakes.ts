@@ -21,6 +21,7 @@ import type {
   Telemetry,
 } from '../../../src/agent/ports.ts';
 import { type AcquireOutcome, acquire, liveEntries, parseLock, release } from '../../../src/lock/codec.ts';
+import { parsePause } from '../../../src/lock/pause.ts';
 import {
   holderZones,
   parseQueue,
@@ -70,6 +71,8 @@ export class World {
   otherWaiters: Waiter[] = [];
   /** Nodes that exist besides ours (a lock holder not listed here is a ghost). */
   otherNodes = new Set<string>(['n2', 'n3']);
+  /** The `kured-ts pause` record beside the lock. */
+  pause: string | undefined;
   sentinel = false;
   reboots = 0;
   /** Writes left before the agent is "killed"; Infinity = never. */
@@ -144,6 +147,7 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
       value: parseLock(world.lock),
       queue: parseQueue(world.queue),
       resourceVersion: '1',
+      pause: parsePause(world.pause),
     }),
     acquire: async (nodeID, unschedulable, opts): Promise<AcquireOutcome> => {
       const queue = parseQueue(world.queue);
@@ -169,7 +173,8 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
     release: async (nodeID, waiters) => {
       world.spend();
       const queue = parseQueue(world.queue);
-      world.lock = release(parseLock(world.lock), nodeID, concurrency, clock.now());
+      const next = release(parseLock(world.lock), nodeID, concurrency, clock.now());
+      if (next !== false) world.lock = next;
       world.lockReleasedAt = clock.now().getTime();
       const hs = holders();
       const zones = holderZones(queue.zones, hs);
@@ -185,7 +190,10 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
       );
       if (gone.length === 0) return [];
       world.spend();
-      for (const g of gone) world.lock = release(parseLock(world.lock), g.nodeID, concurrency, clock.now());
+      for (const g of gone) {
+        const next = release(parseLock(world.lock), g.nodeID, concurrency, clock.now());
+        if (next !== false) world.lock = next;
+      }
       return gone.map((g) => g.nodeID);
     },
   };

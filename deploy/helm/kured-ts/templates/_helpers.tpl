@@ -80,6 +80,9 @@ syntax in it (": ", "#", a leading "*") stays one string.
 - {{ printf "--%s=%v" (kebabcase $key) $value | quote }}
 {{- end }}
 {{- end }}
+{{- if eq (toString $c.budgetPreflight) "false" }}
+- "--budget-preflight=false"
+{{- end }}
 {{- range $key := list "alertFiringOnly" "alertFilterMatchOnly" "forceReboot" "annotateNodes" "postRebootCheckAlerts" }}
 {{- if index $c $key }}
 - {{ printf "--%s" (kebabcase $key) | quote }}
