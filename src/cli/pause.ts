@@ -5,9 +5,11 @@
  * lock DaemonSet, retried on conflict, so an agent taking or releasing the lock meanwhile is safe.
  */
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CYCLE_ANNOTATION, parseCycle } from '../agent/cycle.ts';
 import { ConfigError } from '../config/errors.ts';
 import { isConflict } from '../kube/errors.ts';
-import { goTime, parseLock } from '../lock/codec.ts';
+import { viewNode } from '../kube/node.ts';
+import { goTime, liveEntries, parseLock, release } from '../lock/codec.ts';
 import {
   describePause,
   PAUSE_ANNOTATION,
@@ -72,26 +74,64 @@ export interface ResumeOutcome {
   resumed: boolean;
 }
 
+/**
+ * Ends a pause, and releases the lock entries of nodes whose rollout halted (not healthy after
+ * their reboot, docs/healthy-return.md): their agents see the entry go and forget the cycle.
+ */
 export async function resume(c: OperatorClients, o: KubeOptions): Promise<ResumeOutcome> {
   const agents = agentsConfig(await readAgentsDaemonSet(c, o), o);
+  const halted = await haltedNodes(c);
   return update<ResumeOutcome>(c, agents, (annotations, now) => {
     const record = parsePause(annotations[PAUSE_ANNOTATION]);
-    if (!record)
-      return { patch: undefined, result: { resumed: false, message: 'not paused: nothing to resume' } };
-    const value = parseLock(annotations[agents.lockAnnotation]);
-    const next = 'malformed' in record ? false : resumedLock(value, record, now);
+    let lock = annotations[agents.lockAnnotation];
+    let changed = false;
+    if (record && !('malformed' in record)) {
+      const next = resumedLock(parseLock(lock), record, now);
+      if (next !== false) [lock, changed] = [next, true];
+    }
+    const released: string[] = [];
+    for (const node of halted) {
+      if (!liveEntries(parseLock(lock), now).some((e) => e.nodeID === node)) continue;
+      const next = release(parseLock(lock), node, agents.concurrency, now);
+      if (next === false) continue;
+      [lock, changed] = [next, true];
+      released.push(node);
+    }
+    if (!record && released.length === 0)
+      return {
+        patch: undefined,
+        result: { resumed: false, message: 'not paused and no rollout halted: nothing to resume' },
+      };
     const leftover =
-      parseLock(next === false ? annotations[agents.lockAnnotation] : next).form === 'manual'
+      parseLock(lock).form === 'manual' && (!record || 'malformed' in record || record.lock === 'foreign')
         ? `; the lock still holds a manual stop kured-ts pause did not write: remove it with kubectl -n ${agents.dsNamespace} annotate ds ${agents.dsName} ${agents.lockAnnotation}-`
         : '';
+    const words = [
+      ...(record ? [`resumed (${describePause(record, now)})`] : []),
+      ...(released.length
+        ? [`released the lock of the halted node(s) ${released.join(', ')}: the rollout goes on`]
+        : []),
+    ];
     return {
       patch: {
-        [PAUSE_ANNOTATION]: null,
-        ...(next === false ? {} : { [agents.lockAnnotation]: next ?? null }),
+        ...(record ? { [PAUSE_ANNOTATION]: null } : {}),
+        ...(changed ? { [agents.lockAnnotation]: lock ?? null } : {}),
       },
-      result: { resumed: true, message: `resumed (${describePause(record, now)})${leftover}` },
+      result: { resumed: true, message: `${words.join('; ')}${leftover}` },
     };
   });
+}
+
+/** Nodes whose cycle is halted: back from the reboot, not healthy in time, keeping the lock. */
+async function haltedNodes(c: OperatorClients): Promise<string[]> {
+  const now = new Date();
+  return (await c.core.listNode()).items
+    .map(viewNode)
+    .filter((n) => {
+      const cycle = parseCycle(n.annotations[CYCLE_ANNOTATION], now);
+      return cycle?.phase === 'settling' && cycle.halted !== undefined;
+    })
+    .map((n) => n.name);
 }
 
 function holdersOf(value: ReturnType<typeof parseLock>): string {

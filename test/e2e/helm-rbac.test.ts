@@ -238,7 +238,8 @@ describe('the chart RBAC, with the agents on the control plane', () => {
       for (const n of nodes) cluster.requireReboot(n);
       fleet.startAll(nodes);
       await explained(fleet, nodes, async () => {
-        for (const n of nodes) await settled(cluster, n, 1);
+        // Three cycles one after the other: on a loaded machine one can take 20 s or more.
+        for (const n of nodes) await settled(cluster, n, 1, 180_000);
         await waitFor(
           'the lock to be released',
           async () => (await lockValue(cluster, 'kured-ts', NS)) === undefined,

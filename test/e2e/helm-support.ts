@@ -25,9 +25,18 @@ export function fleetFromChart(cluster: Cluster, rendered: Obj[], kubeconfig: st
 }
 
 /** The node went through `reboots` reboots in all, is Ready and schedulable, its cycle over. */
-export async function settled(cluster: Cluster, node: string, reboots: number): Promise<void> {
-  await waitFor(`${node} rebooted ${reboots} time(s), Ready, uncordoned, cycle over`, async () => {
-    const s = await nodeState(cluster, node);
-    return cluster.rebootCount(node) === reboots && s.ready && !s.unschedulable && !s.annotations[CYCLE];
-  });
+export async function settled(
+  cluster: Cluster,
+  node: string,
+  reboots: number,
+  timeoutMs = 60_000,
+): Promise<void> {
+  await waitFor(
+    `${node} rebooted ${reboots} time(s), Ready, uncordoned, cycle over`,
+    async () => {
+      const s = await nodeState(cluster, node);
+      return cluster.rebootCount(node) === reboots && s.ready && !s.unschedulable && !s.annotations[CYCLE];
+    },
+    timeoutMs,
+  );
 }

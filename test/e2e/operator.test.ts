@@ -241,7 +241,10 @@ test("pause during a cycle lets it finish, holds every other node with kured's m
       await settled('node-3', before.get('node-3')! + 1);
       assert.ok(tookMs < 10_000, `took ${tookMs} ms`);
       assert.equal(observer.maxDisrupted, 1);
-      assert.equal(cli('resume', `--ds-name=${ds}`).out.trim(), 'not paused: nothing to resume');
+      assert.equal(
+        cli('resume', `--ds-name=${ds}`).out.trim(),
+        'not paused and no rollout halted: nothing to resume',
+      );
     },
   );
 });
