@@ -136,7 +136,9 @@ test('history after two reboots of a node shows both, with the durations the tes
       assert.equal(typeof row.drainSeconds, 'number');
       // From the request (just before the node went down) to Ready on the new boot, as the agent saw it.
       assert.ok(
-        Math.abs(row.rebootSeconds - last2[i]!) <= 1.5,
+        // Within what the agent can know: the Ready condition has second precision, and when the
+        // node went down before the request was recorded, it counts from the drain's end.
+        row.rebootSeconds >= last2[i]! - 1.5 && row.rebootSeconds <= last2[i]! + 3,
         `recorded ${row.rebootSeconds}s, the testbed's reboot took ${last2[i]}s`,
       );
     });
@@ -318,10 +320,11 @@ test('plan names each cause (window, firing alert, blocking pod, budget at 0) an
         return true;
       });
     } finally {
-      await fleet.stopAll();
+      // Stop the agents only: stopAll would also delete the DaemonSet plan reads.
+      for (const n of ['node-1', 'node-2']) await fleet.stop(n);
     }
     const window = cli('plan', `--ds-name=${ds}`);
-    assert.equal(window.code, 2, window.out);
+    assert.equal(window.code, 2, `${window.out}${window.err}`);
     assert.match(window.out, /^window: closed: outside the reboot window .*; opens 20/m);
 
     // A blocking pod on node-2 and a budget at 0 on node-1, window open.
