@@ -16,8 +16,6 @@ import { pause, resume } from './pause.ts';
 import { makePlan, printPlan } from './plan.ts';
 import { status } from './status.ts';
 
-export const COMMANDS = ['status', 'plan', 'pause', 'resume', 'history', 'completion'] as const;
-
 export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;

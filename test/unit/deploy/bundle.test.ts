@@ -24,7 +24,8 @@ before(() => {
   });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kured-ts-bundle-'));
   bundle = path.join(dir, 'kured-ts.mjs');
-  fs.copyFileSync(path.join(REPO_ROOT, 'dist', 'kured-ts.mjs'), bundle);
+  for (const file of ['kured-ts.mjs', 'kured-ts-operator.mjs'])
+    fs.copyFileSync(path.join(REPO_ROOT, 'dist', file), path.join(dir, file));
 });
 
 after(() => fs.rmSync(path.dirname(bundle), { recursive: true, force: true }));
