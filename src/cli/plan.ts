@@ -19,6 +19,7 @@ import { createGates, windowFromConfig } from '../gates/index.ts';
 import { podsGate } from '../gates/pods.ts';
 import { describeHolders, liveEntries } from '../lock/codec.ts';
 import { describePause } from '../lock/pause.ts';
+import { WAITING_LABEL } from '../lock/queue.ts';
 import type { ClusterFacts, NodeFacts } from './cluster.ts';
 import type { OperatorClients } from './connect.ts';
 import { rolloutOrder } from './order.ts';
@@ -102,10 +103,14 @@ export async function makePlan(
     perNode.map(({ n, nodeGates, blocks, inCycle }) => ({
       name: n.view.name,
       holder: inCycle,
-      since: Date.parse(n.neededSince ?? n.cycle?.started ?? n.cycle?.since ?? now.toISOString()),
+      // The agents' order is by when each started waiting for the lock (its label), else by need.
+      since:
+        Number(n.view.labels[WAITING_LABEL]) ||
+        Date.parse(n.neededSince ?? n.cycle?.started ?? n.cycle?.since ?? now.toISOString()),
+      zone: n.view.labels[config.zoneLabel] ?? '',
       blocked: nodeGates.some((g) => !g.open) || blocks.length > 0,
     })),
-    config.concurrency,
+    { concurrency: config.concurrency, maxZones: config.maxZones },
   );
   const nodes: PlannedNode[] = order.map(({ name, wave }) => {
     const { n, nodeGates, blocks, inCycle } = perNode.find((p) => p.n.view.name === name)!;

@@ -4,12 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { BUNDLE, Fleet, type FleetOptions } from '../../testbed/src/fleet.ts';
 import { type Cluster, startCluster } from '../../testbed/src/index.ts';
 import { ClusterObserver } from '../../testbed/src/observer.ts';
+import { requirePrometheus, startPrometheus } from './prometheus-server.ts';
 import {
   CYCLE,
   clients,
@@ -22,6 +26,15 @@ import {
   resetNodes,
   waitFor,
 } from './support/scenario.ts';
+
+/** An alert that always fires: plan must name it and say the rollout is blocked. */
+const FIRING_RULE = `groups:
+  - name: kured-ts-plan-test
+    interval: 1s
+    rules:
+      - alert: PlanFreeze
+        expr: vector(1)
+`;
 
 const HISTORY = 'kured-ts.dev/reboot-history';
 const PAUSE = 'kured-ts.dev/pause';
@@ -363,6 +376,21 @@ test('plan names each cause (window, firing alert, blocking pod, budget at 0) an
     const clear = cli('plan', `--ds-name=${ds}`);
     assert.equal(clear.code, 0, clear.out);
     assert.match(clear.out, /the rollout can proceed$/m);
+
+    // A firing alert, from a real Prometheus, blocks too and is named.
+    requirePrometheus();
+    const promDir = mkdtempSync(join(tmpdir(), 'kured-ts-plan-prometheus-'));
+    const prometheus = await startPrometheus(promDir, { rules: FIRING_RULE });
+    try {
+      const withAlerts = () => cli('plan', `--ds-name=${ds}`, `--prometheus-url=${prometheus.url}`);
+      await waitFor('plan to see PlanFreeze firing', async () => /PlanFreeze/.test(withAlerts().out));
+      const alert = withAlerts();
+      assert.equal(alert.code, 2, alert.out);
+      assert.match(alert.out, /^blocked: .*PlanFreeze/m);
+    } finally {
+      prometheus.stop();
+      rmSync(promDir, { recursive: true, force: true });
+    }
 
     // The order: node-2 takes the lock first (its agent starts first, slowed by --reboot-delay);
     // plan, run during its cycle, puts it first and node-1 next, and the agents follow that order.

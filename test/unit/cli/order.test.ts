@@ -6,13 +6,13 @@ import { duration, table } from '../../../src/cli/output.ts';
 test('holders first, then first come first served, blocked nodes last; waves of --concurrency', () => {
   const order = rolloutOrder(
     [
-      { name: 'c', holder: false, since: 3, blocked: false },
-      { name: 'b', holder: false, since: 1, blocked: true },
-      { name: 'a', holder: false, since: 3, blocked: false },
-      { name: 'h', holder: true, since: 9, blocked: false },
-      { name: 'd', holder: false, since: 2, blocked: false },
+      { name: 'c', zone: '', holder: false, since: 3, blocked: false },
+      { name: 'b', zone: '', holder: false, since: 1, blocked: true },
+      { name: 'a', zone: '', holder: false, since: 3, blocked: false },
+      { name: 'h', zone: '', holder: true, since: 9, blocked: false },
+      { name: 'd', zone: '', holder: false, since: 2, blocked: false },
     ],
-    2,
+    { concurrency: 2, maxZones: 0 },
   );
   assert.deepEqual(order, [
     { name: 'h', wave: 1 },
@@ -20,6 +20,33 @@ test('holders first, then first come first served, blocked nodes last; waves of 
     { name: 'a', wave: 2 },
     { name: 'c', wave: 2 },
     { name: 'b', wave: 3 },
+  ]);
+});
+
+test("with --max-zones=1, a wave holds one zone, the holders' zone first: the agents' own order", () => {
+  const node = (name: string, zone: string, since: number, holder = false) => ({
+    name,
+    zone,
+    since,
+    holder,
+    blocked: false,
+  });
+  const order = rolloutOrder(
+    [
+      node('a1', 'a', 5, true),
+      node('b1', 'b', 1),
+      node('a2', 'a', 4),
+      node('b2', 'b', 2),
+      node('c1', 'c', 3),
+    ],
+    { concurrency: 2, maxZones: 1 },
+  );
+  assert.deepEqual(order, [
+    { name: 'a1', wave: 1 },
+    { name: 'a2', wave: 1 },
+    { name: 'b1', wave: 2 },
+    { name: 'b2', wave: 2 },
+    { name: 'c1', wave: 3 },
   ]);
 });
 
