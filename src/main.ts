@@ -4,6 +4,7 @@
  */
 import { basename } from 'node:path';
 import { COMMANDS } from './cli/commands.ts';
+import { kubectlCompletion } from './cli/completion.ts';
 import { ConfigError } from './config/errors.ts';
 import { helpText, parseConfig } from './config/parse.ts';
 import { createLogger } from './observe/log.ts';
@@ -30,6 +31,10 @@ async function operator(): Promise<typeof import('./cli/program.ts')> {
 async function main(argv: string[]): Promise<number> {
   const io = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) };
   // As the kubectl plugin (kubectl-kured_ts on PATH) every call is an operator command.
+  if (basename(process.argv[1] ?? '').startsWith('kubectl_complete-')) {
+    io.out(`${kubectlCompletion(argv).join('\n')}\n`);
+    return 0;
+  }
   if (basename(process.argv[1] ?? '').startsWith('kubectl-'))
     return (await operator()).runOperator(argv, io, 'kubectl kured-ts');
   if ((COMMANDS as readonly string[]).includes(argv[0] ?? ''))

@@ -3,6 +3,17 @@
  * (from kubectl) for `history`. zsh loads the bash script through bashcompinit.
  */
 const FLAGS = '--kubeconfig --context -n --namespace --ds-name -o --output --help';
+const TAKES_VALUE = new Set([
+  '--kubeconfig',
+  '--context',
+  '-n',
+  '--namespace',
+  '--ds-name',
+  '-o',
+  '--output',
+  '--prometheus-url',
+  '--reason',
+]);
 const PER_COMMAND: Record<string, string> = {
   status: '',
   plan: '--prometheus-url',
@@ -11,6 +22,25 @@ const PER_COMMAND: Record<string, string> = {
   history: '',
   completion: '',
 };
+
+/**
+ * kubectl's plugin completion (`kubectl kured-ts <TAB>`, kubectl 1.26+): kubectl runs
+ * `kubectl_complete-kured_ts <args...> <word>` and reads one candidate a line, then `:<directive>`
+ * (4: no file completion, as cobra's protocol says). Node names need the cluster: not offered.
+ */
+export function kubectlCompletion(args: readonly string[]): string[] {
+  const word = args.at(-1) ?? '';
+  const before = args.slice(0, -1);
+  // The command is the first word that is neither a flag nor a flag's value.
+  const cmd = before.find((a, i) => !a.startsWith('-') && !TAKES_VALUE.has(before[i - 1] ?? ''));
+  const prev = before.at(-1);
+  let candidates: string[];
+  if (prev === '-o' || prev === '--output') candidates = ['wide', 'json', 'yaml'];
+  else if (cmd === undefined) candidates = Object.keys(PER_COMMAND);
+  else if (cmd === 'completion') candidates = ['bash', 'zsh'];
+  else candidates = `${FLAGS} ${PER_COMMAND[cmd] ?? ''}`.trim().split(' ');
+  return [...candidates.filter((c) => c.startsWith(word)), ':4'];
+}
 
 export function completionScript(shell: 'bash' | 'zsh', name: string): string {
   const fn = `_${name.replace(/[^a-zA-Z0-9]/g, '_')}_complete`;
