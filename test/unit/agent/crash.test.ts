@@ -10,31 +10,17 @@ import { Agent } from '../../../src/agent/agent.ts';
 import { CYCLE_ANNOTATION } from '../../../src/agent/cycle.ts';
 import type { AgentSettings } from '../../../src/agent/settings.ts';
 import { releaseHalted } from '../../../src/health/release.ts';
-import { FakeClock, Killed, ports, World } from '../support/fakes.ts';
+import { FakeClock, Killed, plainSettings, ports, World } from '../support/fakes.ts';
 
 const settings: AgentSettings = {
-  nodeId: 'n1',
-  periodMs: 3_600_000,
-  concurrency: 1,
-  lockTtlMs: 0,
+  ...plainSettings,
   lockReleaseDelayMs: 30_000,
-  rebootTimeoutMs: 600_000,
-  drainDelayMs: 0,
-  drainTimeoutMs: 0,
   rebootDelayMs: 5_000,
-  forceReboot: false,
   annotateNodes: true,
   preRebootNodeLabels: { reboot: 'pending' },
   postRebootNodeLabels: { reboot: 'done' },
   preferNoScheduleTaint: 'kured-ts/waiting',
-  gateRecheckMs: 60_000,
-  nodePollMs: 5_000,
-  notifyBlockedAfterMs: 0,
   postRebootTimeoutMs: 600_000,
-  postRebootCheckAlerts: false,
-  haltOnFailure: true,
-  zoneLabel: 'topology.kubernetes.io/zone',
-  maxZones: 0,
 };
 
 function agent(world: World, clock: FakeClock, s: AgentSettings = settings): Agent {

@@ -5,32 +5,9 @@ import { pino } from 'pino';
 import { Agent } from '../../../src/agent/agent.ts';
 import { NodeGone } from '../../../src/agent/ports.ts';
 import type { AgentSettings } from '../../../src/agent/settings.ts';
-import { FakeClock, ports, World } from '../support/fakes.ts';
+import { FakeClock, plainSettings, ports, World } from '../support/fakes.ts';
 
-const settings: AgentSettings = {
-  nodeId: 'n1',
-  periodMs: 3_600_000,
-  concurrency: 1,
-  lockTtlMs: 0,
-  lockReleaseDelayMs: 0,
-  rebootTimeoutMs: 600_000,
-  drainDelayMs: 0,
-  drainTimeoutMs: 0,
-  rebootDelayMs: 0,
-  forceReboot: false,
-  annotateNodes: false,
-  preRebootNodeLabels: {},
-  postRebootNodeLabels: {},
-  preferNoScheduleTaint: '',
-  gateRecheckMs: 60_000,
-  nodePollMs: 5_000,
-  notifyBlockedAfterMs: 0,
-  zoneLabel: 'topology.kubernetes.io/zone',
-  maxZones: 0,
-  postRebootTimeoutMs: 0,
-  postRebootCheckAlerts: false,
-  haltOnFailure: true,
-};
+const settings: AgentSettings = plainSettings;
 const entry = (node: string) =>
   `{"nodeID":"${node}","metadata":{"unschedulable":false},"created":"2026-11-23T11:00:00Z","TTL":0}`;
 

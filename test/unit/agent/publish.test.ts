@@ -9,32 +9,9 @@ import { Agent } from '../../../src/agent/agent.ts';
 import { CYCLE_ANNOTATION } from '../../../src/agent/cycle.ts';
 import { HISTORY_ANNOTATION, NEEDED_ANNOTATION, parseHistory } from '../../../src/agent/history.ts';
 import type { AgentSettings } from '../../../src/agent/settings.ts';
-import { FakeClock, Killed, ports, World } from '../support/fakes.ts';
+import { FakeClock, Killed, plainSettings, ports, World } from '../support/fakes.ts';
 
-const settings: AgentSettings = {
-  nodeId: 'n1',
-  periodMs: 3_600_000,
-  concurrency: 1,
-  lockTtlMs: 0,
-  lockReleaseDelayMs: 0,
-  rebootTimeoutMs: 600_000,
-  drainDelayMs: 0,
-  drainTimeoutMs: 0,
-  rebootDelayMs: 0,
-  forceReboot: false,
-  annotateNodes: false,
-  preRebootNodeLabels: {},
-  postRebootNodeLabels: {},
-  preferNoScheduleTaint: '',
-  gateRecheckMs: 60_000,
-  nodePollMs: 5_000,
-  notifyBlockedAfterMs: 0,
-  postRebootTimeoutMs: 0,
-  postRebootCheckAlerts: false,
-  haltOnFailure: true,
-  zoneLabel: 'topology.kubernetes.io/zone',
-  maxZones: 0,
-};
+const settings: AgentSettings = plainSettings;
 
 /** Turns the loop until the cycle is over; the agent "dies" with its node's reboot and restarts. */
 async function cycle(world: World, clock: FakeClock): Promise<void> {

@@ -9,31 +9,12 @@ import { pino } from 'pino';
 import { Agent } from '../../../src/agent/agent.ts';
 import type { Clock } from '../../../src/agent/ports.ts';
 import type { AgentSettings } from '../../../src/agent/settings.ts';
-import { FakeClock, ports, World } from '../support/fakes.ts';
+import { FakeClock, plainSettings, ports, World } from '../support/fakes.ts';
 
 const settings: AgentSettings = {
-  nodeId: 'n1',
-  periodMs: 3_600_000,
-  concurrency: 1,
-  lockTtlMs: 0,
-  lockReleaseDelayMs: 0,
-  rebootTimeoutMs: 600_000,
-  drainDelayMs: 0,
-  drainTimeoutMs: 0,
-  rebootDelayMs: 0,
-  forceReboot: false,
-  annotateNodes: false,
-  preRebootNodeLabels: {},
-  postRebootNodeLabels: {},
+  ...plainSettings,
   preferNoScheduleTaint: 'kured-ts/waiting',
-  gateRecheckMs: 60_000,
-  nodePollMs: 5_000,
-  notifyBlockedAfterMs: 0,
   postRebootTimeoutMs: 600_000,
-  postRebootCheckAlerts: false,
-  haltOnFailure: true,
-  zoneLabel: 'topology.kubernetes.io/zone',
-  maxZones: 0,
 };
 
 /** The fake ports, counting the cluster reads the agent makes. */

@@ -1,3 +1,4 @@
+import type { AgentSettings } from '../../../src/agent/settings.ts';
 /**
  * In-memory implementations of the agent's ports, for unit tests. The "cluster" they share is a
  * plain object that survives an agent being thrown away, like the real cluster survives a kill.
@@ -249,3 +250,29 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
   };
   return { node, lock, fleet, sentinel, drainer, rebooter, notifier, events, telemetry, clock, podHealth };
 }
+
+/** Agent settings with every extra off (no delays, labels, taint or healthy wait): tests override what they need. */
+export const plainSettings: AgentSettings = {
+  nodeId: 'n1',
+  periodMs: 3_600_000,
+  concurrency: 1,
+  lockTtlMs: 0,
+  lockReleaseDelayMs: 0,
+  rebootTimeoutMs: 600_000,
+  drainDelayMs: 0,
+  drainTimeoutMs: 0,
+  rebootDelayMs: 0,
+  forceReboot: false,
+  annotateNodes: false,
+  preRebootNodeLabels: {},
+  postRebootNodeLabels: {},
+  preferNoScheduleTaint: '',
+  gateRecheckMs: 60_000,
+  nodePollMs: 5_000,
+  notifyBlockedAfterMs: 0,
+  postRebootTimeoutMs: 0,
+  postRebootCheckAlerts: false,
+  haltOnFailure: true,
+  zoneLabel: 'topology.kubernetes.io/zone',
+  maxZones: 0,
+};
