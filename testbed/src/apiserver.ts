@@ -61,10 +61,34 @@ export async function startApiServer(
       // Flow control only adds start-up work for a single-user test cluster.
       '--enable-priority-and-fairness=false',
       '--profiling=false',
+      ...auditArgs(dir),
     ],
     path.join(dir, 'logs', 'kube-apiserver.log'),
   );
   return { component, port, server: `https://127.0.0.1:${port}` };
+}
+
+/**
+ * TESTBED_AUDIT=<file>: kube-apiserver logs every write, with its request body, to that file (it
+ * outlives the cluster), to find out who wrote what: the benchmarks count writes, this names the writer.
+ */
+function auditArgs(dir: string): string[] {
+  if (!process.env.TESTBED_AUDIT) return [];
+  const log = path.resolve(process.env.TESTBED_AUDIT);
+  const policy = path.join(dir, 'audit-policy.yaml');
+  fs.writeFileSync(
+    policy,
+    [
+      'apiVersion: audit.k8s.io/v1',
+      'kind: Policy',
+      'omitStages: [RequestReceived]',
+      'rules:',
+      '- level: Request',
+      '  verbs: [create, update, patch, delete]',
+      '- level: None',
+    ].join('\n'),
+  );
+  return [`--audit-policy-file=${policy}`, `--audit-log-path=${log}`];
 }
 
 /** Resolves once this API server answers /readyz with 200 (etcd reachable, bootstrap done). */
