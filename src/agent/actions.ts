@@ -76,7 +76,7 @@ export class Actions {
     const cycle = snap.observation.node.cycle;
     switch (step.action) {
       case 'acquire':
-        return this.acquire(snap, await this.d.fleet.waiting());
+        return this.acquire(snap, await this.waitersToName(snap, 1));
       case 'drain':
         return this.drain(step.cordon, cycle!, snap, signal);
       case 'reboot':
@@ -105,8 +105,22 @@ export class Actions {
     }
   }
 
-  /** Takes a slot, naming the next in line from `waiters` in the same write. True if taken. */
-  private async acquire(snap: Snapshot, waiters: Waiter[]): Promise<boolean> {
+  /**
+   * The waiting nodes (one LIST), when our write must name the next ones: undefined when the nodes
+   * already named still fill every slot free after it (`change`: +1 we take one, -1 we free ours),
+   * which keeps the hand-over at one LIST. Under the zone rule the free slots may belong to
+   * another zone than the named: always LIST.
+   */
+  private async waitersToName(snap: Snapshot, change: 1 | -1): Promise<Waiter[] | undefined> {
+    const holders = liveEntries(snap.lock, snap.observation.now).length;
+    const named = snap.queue.next.filter((n) => n !== this.s.nodeId).length;
+    const wanted = Math.max(1, this.s.concurrency - holders - change);
+    if (this.s.maxZones === 0 && named >= wanted) return undefined;
+    return this.d.fleet.waiting();
+  }
+
+  /** Takes a slot, naming the next in line from `waiters` (or keeping those named) in the same write. True if taken. */
+  private async acquire(snap: Snapshot, waiters: Waiter[] | undefined): Promise<boolean> {
     const outcome = await this.d.lock.acquire(this.s.nodeId, snap.node.unschedulable, {
       zone: snap.zone,
       waiters,
@@ -153,8 +167,10 @@ export class Actions {
     // Name who is first: ourselves (the lock is full), or, when a turn was let pass or nobody
     // acted for a while, whoever it is, so that a dead head in line is passed over in its turn.
     const stalled = passOver.length > 0 || snap.observation.lock.unchangedMs >= NAMED_GRACE_MS;
-    if (first || stalled) await lock.name(heads);
-    else logger.debug({ next: heads }, 'not first in line');
+    if (first || stalled) {
+      if (!(await lock.name(heads, snap.lockVersion)))
+        logger.debug('the line moved meanwhile; looking again');
+    } else logger.debug({ next: heads }, 'not first in line');
     return false;
   }
 
@@ -364,7 +380,7 @@ export class Actions {
   private async release(cycle: Cycle | undefined, snap: Snapshot): Promise<void> {
     // Lock first, annotation second: a kill in between leaves "releasing" without a lock: forgotten.
     // The same write names who goes next, from one LIST of the waiting nodes.
-    await this.d.lock.release(this.s.nodeId, await this.d.fleet.waiting());
+    await this.d.lock.release(this.s.nodeId, await this.waitersToName(snap, -1));
     await this.writeCycle(
       undefined,
       undefined,

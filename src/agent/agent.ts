@@ -208,7 +208,10 @@ export class Agent {
     const key = JSON.stringify([snap.lock, snap.queue.next]);
     const now = snap.observation.now.getTime();
     if (key !== this.lockSeen.key) this.lockSeen = { key, at: now };
-    snap.observation.lock.unchangedMs = now - this.lockSeen.at;
+    // Counted from when we got in line at the earliest: agents whose gates open together (a
+    // window, a patch day) would otherwise all find the lock "stalled" and all name the next.
+    const inLineSince = Number(snap.node.labels[WAITING_LABEL]) || now;
+    snap.observation.lock.unchangedMs = now - Math.max(this.lockSeen.at, inLineSince);
     return snap;
   }
 

@@ -10,6 +10,7 @@ export interface Observation {
   now: Date;
   rebootRequired: boolean;
   node: {
+    name: string;
     unschedulable: boolean;
     ready: boolean;
     bootID: string;
@@ -24,7 +25,11 @@ export interface Observation {
     holders: string;
     /** An operator's manual stop or an unreadable value: nobody's turn comes. */
     stopped: boolean;
-    /** The nodes named to take the next free slot (src/lock/queue.ts); `namedMe` if we are one. */
+    /**
+     * The nodes named to take the next free slots (src/lock/queue.ts), in order; `namedMe` if we
+     * are one. They take their slots one at a time, in that order: each acquisition is one write
+     * that the next named sees through its watch, so named nodes never race each other.
+     */
     named: string[];
     namedMe: boolean;
     /** How long this agent has seen the lock unchanged, in ms. */
@@ -113,13 +118,27 @@ export function decide(o: Observation, p: Policy): Step {
   return takeTurn(o, p);
 }
 
-/** Gates open, waiting only for the lock: only the named (next in line) write. */
+/** Gates open, waiting only for the lock: only the named (next in line) write, one at a time. */
 function takeTurn(o: Observation, p: Policy): Step {
   const { lock } = o;
   const held = `waiting for the lock, held by ${lock.holders}`;
   if (lock.stopped) return { action: 'wait', phase: 'waiting', reason: held, taint: true };
+  const graceLeft = p.namedGraceMs - lock.unchangedMs;
+  const graceUntil = { until: new Date(o.now.getTime() + graceLeft) };
   if (lock.namedMe) {
-    if (lock.acquirable) return { action: 'acquire' };
+    // Our turn when we are first of the named, or when the ones before us let it pass.
+    const myTurn = lock.named[0] === o.node.name || graceLeft <= 0;
+    if (lock.acquirable && myTurn) return { action: 'acquire' };
+    if (lock.acquirable) {
+      const before = lock.named.slice(0, lock.named.indexOf(o.node.name)).join(',');
+      return {
+        action: 'wait',
+        phase: 'waiting',
+        reason: `${held}; next after ${before}`,
+        taint: true,
+        ...graceUntil,
+      };
+    }
     return {
       action: 'wait',
       phase: 'waiting',
@@ -129,14 +148,13 @@ function takeTurn(o: Observation, p: Policy): Step {
     };
   }
   if (lock.named.length === 0) return { action: 'claim', passOver: [] };
-  const graceLeft = p.namedGraceMs - lock.unchangedMs;
   if (lock.acquirable && graceLeft <= 0) return { action: 'claim', passOver: lock.named };
   return {
     action: 'wait',
     phase: 'waiting',
     reason: `${held}; ${lock.named.join(',')} next`,
     taint: true,
-    ...(lock.acquirable ? { until: new Date(o.now.getTime() + graceLeft) } : {}),
+    ...(lock.acquirable ? graceUntil : {}),
   };
 }
 

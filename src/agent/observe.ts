@@ -11,6 +11,8 @@ export interface Snapshot {
   node: NodeView;
   lock: LockValue;
   queue: Queue;
+  /** The lock object's resourceVersion as read: a write based on this snapshot is conditional on it. */
+  lockVersion: string;
   /** Our zone ('' without the zone label). */
   zone: string;
 }
@@ -23,7 +25,7 @@ export async function observe(
   deps: { node: NodePort; lock: LockPort; sentinel: Sentinel; now: () => Date },
   s: AgentSettings,
 ): Promise<Snapshot> {
-  const [node, { value: lock, queue, pause }, rebootRequired] = await Promise.all([
+  const [node, { value: lock, queue, pause, resourceVersion }, rebootRequired] = await Promise.all([
     deps.node.read(),
     deps.lock.read(),
     deps.sentinel.rebootRequired(),
@@ -46,11 +48,13 @@ export async function observe(
     node,
     lock,
     queue,
+    lockVersion: resourceVersion,
     zone,
     observation: {
       now,
       rebootRequired,
       node: {
+        name: s.nodeId,
         unschedulable: node.unschedulable,
         ready: node.ready,
         bootID: node.bootID,

@@ -125,8 +125,11 @@ export interface LockPort {
   acquire(nodeID: string, unschedulable: boolean, opts: AcquireOptions): Promise<AcquireOutcome>;
   /** Lets go; given the waiting nodes, names the next ones in the same write. */
   release(nodeID: string, waiters?: Waiter[]): Promise<void>;
-  /** Names the next node(s) without touching the lock. */
-  name(next: string[]): Promise<void>;
+  /**
+   * Names the next node(s) without touching the lock, only if the lock object is still at
+   * `basis` (the resourceVersion the names were chosen from): false if it changed meanwhile.
+   */
+  name(next: string[], basis: string): Promise<boolean>;
   /** Removes these entries (ghosts) if still there as read; returns the nodes removed. */
   remove(entries: LockEntry[]): Promise<string[]>;
 }

@@ -15,6 +15,11 @@ export interface KubeList<T> {
   metadata?: { continue?: string; resourceVersion?: string };
 }
 
+/** An item of a metadata-only list (meta.k8s.io/v1 PartialObjectMetadata). */
+export interface ObjectMetadataOnly {
+  metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+}
+
 export class Kube {
   readonly transport: KubeTransport;
 
@@ -31,6 +36,17 @@ export class Kube {
 
   list<T>(path: string, query?: Query, signal?: AbortSignal): Promise<KubeList<T>> {
     return this.get<KubeList<T>>(path, query, signal);
+  }
+
+  /**
+   * Only the objects' metadata (names, labels, annotations): the API server leaves out spec and
+   * status, which for a Node (its images, conditions, addresses) are most of its size.
+   */
+  listMetadata(path: string, query?: Query): Promise<KubeList<ObjectMetadataOnly>> {
+    return this.transport.request<KubeList<ObjectMetadataOnly>>('GET', path, {
+      ...(query ? { query } : {}),
+      accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1',
+    });
   }
 
   create<T>(path: string, body: object): Promise<T> {

@@ -15,8 +15,8 @@ export class NodeFleet implements FleetPort {
   }
 
   async waiting(): Promise<Waiter[]> {
-    // Only the waiting nodes, by their label: not the fleet.
-    const list = await this.kube.list<k8s.V1Node>(paths.nodes, { labelSelector: WAITING_LABEL });
+    // Only the waiting nodes, by their label, and only their metadata: not the fleet.
+    const list = await this.kube.listMetadata(paths.nodes, { labelSelector: WAITING_LABEL });
     return (list.items ?? []).map((n) => {
       const labels = n.metadata?.labels ?? {};
       const since = Number(labels[WAITING_LABEL]);

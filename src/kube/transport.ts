@@ -20,6 +20,8 @@ export interface RequestOptions {
   body?: unknown;
   /** Default `application/json`; `application/merge-patch+json` for a merge patch. */
   contentType?: string;
+  /** Default `application/json`; a metadata-only list asks for `...;as=PartialObjectMetadataList`. */
+  accept?: string;
   /** The caller's cancellation; an abort rejects with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -108,7 +110,10 @@ export class KubeTransport {
     const url = this.url(path, opts.query);
     const what = `${method} ${pathOnly(path)}`;
     const authorization = await this.connection.authorization();
-    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'kured-ts' };
+    const headers: Record<string, string> = {
+      Accept: opts.accept ?? 'application/json',
+      'User-Agent': 'kured-ts',
+    };
     if (authorization) headers.Authorization = authorization;
     if (body !== undefined) {
       headers['Content-Type'] = opts.contentType ?? 'application/json';

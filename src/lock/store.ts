@@ -133,9 +133,21 @@ export class DaemonSetLock {
     });
   }
 
-  /** Names the next node(s) without touching the lock (the first in line, when nobody was named). */
-  async name(next: string[]): Promise<void> {
-    await this.update(({ queue }) => ({ write: { queue: { ...queue, next } }, result: undefined }));
+  /**
+   * Names the next node(s) without touching the lock: one write, conditional on the version the
+   * names were chosen from. A conflict means someone else moved the line meanwhile (took a slot,
+   * named others): their word stands, and our names, chosen from an older state, are dropped.
+   */
+  async name(next: string[], basis: string): Promise<boolean> {
+    const { queue, resourceVersion } = await this.read();
+    if (resourceVersion !== basis) return false;
+    try {
+      await this.patch(basis, { [QUEUE_ANNOTATION]: serializeQueue({ ...queue, next }) });
+      return true;
+    } catch (err) {
+      if (isConflict(err)) return false;
+      throw err;
+    }
   }
 
   /**
@@ -165,6 +177,16 @@ export class DaemonSetLock {
     });
   }
 
+  /** One merge patch of annotations, guarded by the resourceVersion it was computed from. */
+  private async patch(resourceVersion: string, annotations: Record<string, string | null>): Promise<void> {
+    const { namespace, name } = this.settings;
+    await tracked(this.cache, () =>
+      this.kube.mergePatch<k8s.V1DaemonSet>(paths.daemonSet(namespace, name), {
+        metadata: { resourceVersion, annotations },
+      }),
+    );
+  }
+
   private holders(value: LockValue): string[] {
     return liveEntries(value, this.clock.now()).map((e) => e.nodeID);
   }
@@ -188,14 +210,7 @@ export class DaemonSetLock {
       if (write.queue) annotations[QUEUE_ANNOTATION] = serializeQueue(write.queue);
       Object.assign(annotations, write.extra);
       try {
-        await tracked(this.cache, () =>
-          this.kube.mergePatch<k8s.V1DaemonSet>(
-            paths.daemonSet(this.settings.namespace, this.settings.name),
-            {
-              metadata: { resourceVersion: read.resourceVersion, annotations },
-            },
-          ),
-        );
+        await this.patch(read.resourceVersion, annotations);
         return result;
       } catch (err) {
         if (!isConflict(err) || attempt >= 20) throw err;

@@ -84,6 +84,22 @@ const table: Row[] = [
     expect: { action: 'wait', taint: true, checkHolders: true, reason: 'next in line' },
   },
   {
+    when: 'lock free, named after n3: n3 takes its slot first (one writer at a time)',
+    rebootRequired: true,
+    gate: { open: true },
+    named: ['n3', 'n1'],
+    unchangedMs: 1000,
+    expect: { action: 'wait', taint: true, reason: 'next after n3', until: new Date(NOW.getTime() + 4000) },
+  },
+  {
+    when: 'lock free, named after n3, which let its turn pass: our turn',
+    rebootRequired: true,
+    gate: { open: true },
+    named: ['n3', 'n1'],
+    unchangedMs: 5000,
+    expect: { action: 'acquire' },
+  },
+  {
     when: 'lock free, nobody named (the first rush, or a kured release): find who is first',
     rebootRequired: true,
     gate: { open: true },
@@ -351,6 +367,7 @@ for (const row of table) {
       now: NOW,
       rebootRequired: row.rebootRequired ?? false,
       node: {
+        name: 'n1',
         unschedulable: row.unschedulable ?? false,
         ready: row.ready ?? true,
         bootID: row.bootID ?? 'boot-1',
@@ -386,7 +403,7 @@ test('decide: a closed window says when it opens, and the agent waits until then
     {
       now: NOW,
       rebootRequired: true,
-      node: { unschedulable: false, ready: true, bootID: 'boot-1', cycle: undefined },
+      node: { name: 'n1', unschedulable: false, ready: true, bootID: 'boot-1', cycle: undefined },
       lock: {
         mine: undefined,
         acquirable: true,

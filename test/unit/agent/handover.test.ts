@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { Agent } from '../../../src/agent/agent.ts';
-import { NodeGone } from '../../../src/agent/ports.ts';
+import { type Gate, NodeGone } from '../../../src/agent/ports.ts';
 import type { AgentSettings } from '../../../src/agent/settings.ts';
 import { FakeClock, plainSettings, ports, World } from '../support/fakes.ts';
 
@@ -100,4 +100,81 @@ test('not first in line: a claim writes nothing', async () => {
   assert.equal((await a.reconcileOnce()).step.action, 'claim');
   assert.equal(world.lock, undefined);
   assert.equal(world.queue, undefined);
+});
+
+test('gates opening together: a waiter just in line names nobody, however long the lock sat still', async () => {
+  const world = new World();
+  const clock = new FakeClock();
+  world.sentinel = true;
+  world.otherWaiters = [{ name: 'n0', since: 1, zone: '' }];
+  let open = false;
+  const window: Gate = {
+    name: 'window',
+    check: async () => (open ? { open: true } : { open: false, reason: 'outside the reboot window' }),
+  };
+  const p = ports(world, clock);
+  const a = new Agent({ ...p, gates: [window], watches: [], logger: pino({ level: 'silent' }) }, settings);
+  assert.equal((await a.reconcileOnce()).step.action, 'wait');
+  clock.advance(3_600_000); // the lock sat still for an hour while the window was closed
+  open = true;
+  assert.equal((await a.reconcileOnce()).step.action, 'claim');
+  assert.equal(world.queue, undefined, 'n0 is first; nobody waited the grace out: no write');
+});
+
+test('names chosen from an older state of the lock are dropped, not written over the newer', async () => {
+  const world = new World();
+  const clock = new FakeClock();
+  world.sentinel = true;
+  world.lock = entry('n2');
+  world.otherWaiters = [{ name: 'n3', since: 1, zone: '' }];
+  const p = ports(world, clock);
+  const newer = '{"next":["n4"],"zones":{}}';
+  const lock = {
+    ...p.lock,
+    // Another agent moves the line between our look and our write.
+    name: (next: string[], basis: string) => {
+      world.queue = newer;
+      return p.lock.name(next, basis);
+    },
+  };
+  const a = agent(world, clock, { ...p, lock });
+  assert.equal((await a.reconcileOnce()).step.action, 'claim'); // in line from now; n3 is first
+  assert.equal(world.queue, undefined);
+  clock.advance(6000);
+  assert.equal((await a.reconcileOnce()).step.action, 'claim');
+  assert.equal(world.queue, newer);
+});
+
+test('a hand-over costs one LIST of the waiting nodes: the release keeps the named, the taker names the next', async () => {
+  const world = new World();
+  const clock = new FakeClock();
+  world.sentinel = true;
+  world.queue = '{"next":["n1"],"zones":{}}';
+  world.otherWaiters = [{ name: 'n3', since: 1, zone: '' }];
+  const p = ports(world, clock);
+  let lists = 0;
+  const fleet = {
+    ...p.fleet,
+    waiting: () => {
+      lists++;
+      return p.fleet.waiting();
+    },
+  };
+  assert.equal((await agent(world, clock, { ...p, fleet }).reconcileOnce()).step.action, 'acquire');
+  assert.equal(lists, 1, 'nobody else was named: the taker lists the line to name the next');
+  assert.match(world.queue ?? '', /"next":\["n3"\]/);
+  // On to the reboot, which kills the agent (the host goes down); a new one finishes the cycle.
+  const a = agent(world, clock, { ...p, fleet });
+  await assert.rejects(async () => {
+    for (;;) await a.reconcileOnce();
+  }, /killed/);
+  world.budget = Number.POSITIVE_INFINITY;
+  const b = agent(world, clock, { ...p, fleet });
+  for (let i = 0; i < 12 && world.lock; i++) {
+    await b.reconcileOnce();
+    clock.advance(61_000);
+  }
+  assert.equal(world.lock, undefined, 'released');
+  assert.equal(lists, 1, 'n3, named already, fills the freed slot: the release lists nothing');
+  assert.match(world.queue ?? '', /"next":\["n3"\]/);
 });

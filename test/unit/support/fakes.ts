@@ -143,11 +143,13 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
     world.queue = serializeQueue(q) ?? undefined;
   };
   const rule = { concurrency, maxZones: 0 };
+  // Any change of the lock or its hand-over is a new version (tests also set them directly).
+  const version = () => JSON.stringify([world.lock ?? null, world.queue ?? null]);
   const lock: LockPort = {
     read: async () => ({
       value: parseLock(world.lock),
       queue: parseQueue(world.queue),
-      resourceVersion: '1',
+      resourceVersion: version(),
       pause: parsePause(world.pause),
     }),
     acquire: async (nodeID, unschedulable, opts): Promise<AcquireOutcome> => {
@@ -181,9 +183,11 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
       const zones = holderZones(queue.zones, hs);
       writeQueue({ next: waiters ? pickNext(waiters, hs, zones, rule) : queue.next, zones });
     },
-    name: async (next) => {
+    name: async (next, basis) => {
+      if (basis !== version()) return false;
       world.spend();
       writeQueue({ ...parseQueue(world.queue), next });
+      return true;
     },
     remove: async (entries) => {
       const gone = liveEntries(parseLock(world.lock), clock.now()).filter((e) =>
