@@ -76,7 +76,7 @@ export class Actions {
     const cycle = snap.observation.node.cycle;
     switch (step.action) {
       case 'acquire':
-        return this.acquire(snap, await this.waitersToName(snap, 1));
+        return this.acquire(snap, await this.waitersToName(snap, true));
       case 'drain':
         return this.drain(step.cordon, cycle!, snap, signal);
       case 'reboot':
@@ -106,17 +106,18 @@ export class Actions {
   }
 
   /**
-   * The waiting nodes (one LIST), when our write must name the next ones: undefined when the nodes
-   * already named still fill every slot free after it (`change`: +1 we take one, -1 we free ours),
-   * which keeps the hand-over at one LIST. Under the zone rule the free slots may belong to
-   * another zone than the named: always LIST.
+   * The waiting nodes (one LIST) when our write must name the next ones; undefined when the nodes
+   * already named do. Taking a slot: others still named go after us (the chain of a wave), so only
+   * the last of them lists. Freeing one: the named still fill the freed slots, except under the zone
+   * rule, where the last holder of a zone frees slots for another zone than the named one's.
    */
-  private async waitersToName(snap: Snapshot, change: 1 | -1): Promise<Waiter[] | undefined> {
-    const holders = liveEntries(snap.lock, snap.observation.now).length;
+  private async waitersToName(snap: Snapshot, taking: boolean): Promise<Waiter[] | undefined> {
     const named = snap.queue.next.filter((n) => n !== this.s.nodeId).length;
-    const wanted = Math.max(1, this.s.concurrency - holders - change);
-    if (this.s.maxZones === 0 && named >= wanted) return undefined;
-    return this.d.fleet.waiting();
+    const holders = liveEntries(snap.lock, snap.observation.now).length;
+    const namedSuffice = taking
+      ? named > 0
+      : this.s.maxZones === 0 && named >= this.s.concurrency - holders + 1;
+    return namedSuffice ? undefined : this.d.fleet.waiting();
   }
 
   /** Takes a slot, naming the next in line from `waiters` (or keeping those named) in the same write. True if taken. */
@@ -380,7 +381,7 @@ export class Actions {
   private async release(cycle: Cycle | undefined, snap: Snapshot): Promise<void> {
     // Lock first, annotation second: a kill in between leaves "releasing" without a lock: forgotten.
     // The same write names who goes next, from one LIST of the waiting nodes.
-    await this.d.lock.release(this.s.nodeId, await this.waitersToName(snap, -1));
+    await this.d.lock.release(this.s.nodeId, await this.waitersToName(snap, false));
     await this.writeCycle(
       undefined,
       undefined,

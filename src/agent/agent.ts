@@ -2,14 +2,14 @@
  * The reconcile loop: observe, decide, act, then sleep until something may have changed (the
  * sentinel file, the lock, the Node, a deadline of the current step) or the --period resync.
  */
-import { evaluateGates } from '../gates/index.ts';
+import { evaluateGates, type GatesVerdict } from '../gates/index.ts';
 import { evaluateHealth } from '../health/evaluate.ts';
 import { statusMessage as describe } from '../kube/errors.ts';
 import { liveEntries } from '../lock/codec.ts';
 import { NAMED_GRACE_MS, WAITING_LABEL, zoneName } from '../lock/queue.ts';
 import type { Logger } from '../observe/log.ts';
 import { type ActionDeps, Actions, KURED_IN_PROGRESS, KURED_MOST_RECENT } from './actions.ts';
-import { decide, type Phase, type Step } from './decide.ts';
+import { decide, type Observation, type Phase, type Step } from './decide.ts';
 import { NEEDED_ANNOTATION } from './history.ts';
 import { observe, type Snapshot } from './observe.ts';
 import { type Gate, NodeGone, type PodHealth, type Sentinel } from './ports.ts';
@@ -63,6 +63,8 @@ export class Agent {
   private unwatch: (() => void)[] | undefined;
   /** The last action changed something (a claim that took the lock): look again at once. */
   private progressed = false;
+  /** The ordinary gates' last verdict, and until when it stands (see askGates). */
+  private gateMemo: { verdict: Verdict; until: number } | undefined;
   /** The lock and its hand-over as last seen, and since when (local time: no clock skew involved). */
   private lockSeen = { key: '', at: 0 };
 
@@ -151,11 +153,18 @@ export class Agent {
     let step = decide(snap.observation, policy);
     if (step.action === 'checkGates') {
       await this.annotateRebootNeeded(snap);
-      const verdict = await evaluateGates(this.d.gates, snap.observation.now, {
-        lockFree: snap.observation.lock.acquirable,
-      });
-      snap.observation.gate = verdict.open ? verdict : { ...verdict, gate: verdict.gate ?? 'gate' };
+      const now = snap.observation.now;
+      const memo = this.gateMemo && now.getTime() < this.gateMemo.until ? this.gateMemo.verdict : undefined;
+      snap.observation.gate = memo ?? (await this.askGates(now));
       step = decide(snap.observation, policy);
+      // Our turn: right before the lock, the gates as they are now, the costly pre-flight included.
+      if (step.action === 'acquire' || (step.action === 'claim' && snap.observation.lock.acquirable)) {
+        if (memo) snap.observation.gate = await this.askGates(now);
+        if (snap.observation.gate.open) {
+          snap.observation.gate = asVerdict(await evaluateGates(this.d.gates, now, { beforeLock: true }));
+        }
+        step = decide(snap.observation, policy);
+      }
     }
     if (step.action === 'checkHealth') {
       // Watch first, then read: a pod that turns Ready in between still wakes us.
@@ -172,6 +181,18 @@ export class Agent {
     this.progressed = await this.actions.perform(step, snap, signal);
     this.quiet = step.action === 'idle' && !decorated;
     return { step, snap };
+  }
+
+  /**
+   * The ordinary gates (not the pre-flight), remembered: a waiting node woken by a lock change
+   * that is not its turn reuses the verdict for up to a minute (or until a closed gate said it
+   * opens) instead of asking Prometheus or listing pods at every hand-over of the fleet.
+   */
+  private async askGates(now: Date): Promise<Verdict> {
+    const verdict = asVerdict(await evaluateGates(this.d.gates, now, { beforeLock: false }));
+    const opensAt = verdict.open ? undefined : verdict.retryAt?.getTime();
+    this.gateMemo = { verdict, until: Math.min(now.getTime() + this.s.gateRecheckMs, opensAt ?? Infinity) };
+    return verdict;
   }
 
   private checkHealth(snap: Snapshot) {
@@ -346,6 +367,12 @@ export class Agent {
   private now(): number {
     return this.d.clock.now().getTime();
   }
+}
+
+type Verdict = NonNullable<Observation['gate']>;
+
+function asVerdict(v: GatesVerdict): Verdict {
+  return v.open ? v : { ...v, gate: v.gate ?? 'gate' };
 }
 
 function phaseOf(step: Step, snap: Snapshot): Phase {

@@ -69,16 +69,17 @@ export type GatesVerdict = GateVerdict & { gate?: string };
 
 /**
  * The first closed gate wins (later ones are not asked); a gate that throws counts as closed.
- * `beforeLock` gates are asked only when `lockFree`: their cost is paid once per lock taken, not
- * by every waiting node on every lock change.
+ * `beforeLock` picks the gates asked: only those asked right before taking the lock (true), only
+ * the others (false), or all (undefined). The agent asks the costly pre-flight only at its turn,
+ * so its cost is paid once per lock taken, not by every waiting node on every lock change.
  */
 export async function evaluateGates(
   gates: Gate[],
   now: Date,
-  opts: { lockFree?: boolean } = {},
+  opts: { beforeLock?: boolean } = {},
 ): Promise<GatesVerdict> {
   for (const gate of gates) {
-    if (gate.beforeLock && opts.lockFree === false) continue;
+    if (opts.beforeLock !== undefined && (gate.beforeLock ?? false) !== opts.beforeLock) continue;
     let verdict: GateVerdict;
     try {
       verdict = await gate.check(now);

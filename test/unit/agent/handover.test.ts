@@ -178,3 +178,62 @@ test('a hand-over costs one LIST of the waiting nodes: the release keeps the nam
   assert.equal(lists, 1, 'n3, named already, fills the freed slot: the release lists nothing');
   assert.match(world.queue ?? '', /"next":\["n3"\]/);
 });
+
+test('a wave named at once: the first named takes its slot and leaves the rest named, without a LIST', async () => {
+  const world = new World();
+  const clock = new FakeClock();
+  world.sentinel = true;
+  world.queue = '{"next":["n1","n3"],"zones":{}}';
+  world.otherWaiters = [{ name: 'n3', since: 1, zone: '' }];
+  const p = ports(world, clock, 2);
+  let lists = 0;
+  const fleet = {
+    ...p.fleet,
+    waiting: () => {
+      lists++;
+      return p.fleet.waiting();
+    },
+  };
+  const a = new Agent(
+    { ...p, fleet, gates: [], watches: [], logger: pino({ level: 'silent' }) },
+    { ...settings, concurrency: 2 },
+  );
+  assert.equal((await a.reconcileOnce()).step.action, 'acquire');
+  assert.equal(lists, 0);
+  assert.match(world.queue ?? '', /"next":\["n3"\]/, 'n3 goes next, woken by this write');
+});
+
+test('a waiting node asks its gates once a minute, not at every lock change; the pre-flight only at its turn', async () => {
+  const world = new World();
+  const clock = new FakeClock();
+  world.sentinel = true;
+  world.lock = entry('n2');
+  world.queue = '{"next":["n3"],"zones":{}}';
+  world.otherWaiters = [{ name: 'n3', since: 1, zone: '' }];
+  const asked = { alerts: 0, preflight: 0 };
+  const counted = (name: 'alerts' | 'preflight') => async () => {
+    asked[name]++;
+    return { open: true } as const;
+  };
+  const alerts: Gate = { name: 'prometheus', check: counted('alerts') };
+  const preflight: Gate = { name: 'budgets', beforeLock: true, check: counted('preflight') };
+  const p = ports(world, clock);
+  const a = new Agent(
+    { ...p, gates: [alerts, preflight], watches: [], logger: pino({ level: 'silent' }) },
+    settings,
+  );
+  for (let i = 0; i < 10; i++) {
+    // Hand-overs elsewhere in the fleet: the lock changes, n3 stays named.
+    world.lock = i % 2 ? entry('n2') : entry('n4');
+    assert.equal((await a.reconcileOnce()).step.action, 'wait');
+    clock.advance(1000);
+  }
+  assert.deepEqual(asked, { alerts: 1, preflight: 0 });
+  clock.advance(60_000);
+  await a.reconcileOnce();
+  assert.deepEqual(asked, { alerts: 2, preflight: 0 }, 'asked again after a minute');
+  world.lock = undefined;
+  world.queue = '{"next":["n1"],"zones":{}}';
+  assert.equal((await a.reconcileOnce()).step.action, 'acquire');
+  assert.deepEqual(asked, { alerts: 3, preflight: 1 }, 'our turn: every gate, as it is now');
+});

@@ -95,9 +95,9 @@ test('the gate closes with the pod and budget named; without the grant it stays 
 test('the pre-flight is asked only when the lock is free for this node', async () => {
   const { src, calls } = source([], []);
   const gates: Gate[] = [budgetsGate(src, 'n1')];
-  assert.deepEqual(await evaluateGates(gates, new Date(), { lockFree: false }), { open: true });
+  assert.deepEqual(await evaluateGates(gates, new Date(), { beforeLock: false }), { open: true });
   assert.equal(calls.budgets, 0);
-  await evaluateGates(gates, new Date(), { lockFree: true });
+  await evaluateGates(gates, new Date(), { beforeLock: true });
   assert.equal(calls.budgets, 1);
   assert.equal(calls.pods, 0, 'no budget at all: the pods are not listed');
 });
