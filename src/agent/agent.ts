@@ -315,12 +315,15 @@ export class Agent {
   }
 
   /**
-   * One log line per decision that differs from the previous one. One Event when a wait starts
+   * One log line per decision that differs from the previous one (a wait for the lock: when it
+   * starts and when we become next, not at each holder's change). One Event when a wait starts
    * (or its gate changes), not at every hand-over: a rollout's Events grow with K, not K squared.
    */
   private report(step: Step, snap: Snapshot): void {
     const reason = step.action === 'wait' || step.action === 'abort' ? step.reason : undefined;
-    const line = `${step.action}|${reason ?? ''}`;
+    // Waiting in line, a new line only when we become next: not at every hand-over of the fleet.
+    const inLine = step.action === 'wait' && step.taint === true;
+    const line = inLine ? `wait|lock|${snap.observation.lock.namedMe}` : `${step.action}|${reason ?? ''}`;
     if (line === this.lastLine) return;
     this.lastLine = line;
     this.d.logger.info(

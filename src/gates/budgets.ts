@@ -96,7 +96,7 @@ export function budgetsReason(blocks: BudgetBlock[]): string {
 export class BudgetsForbidden extends Error {}
 
 /**
- * The pre-flight as a gate, asked only when the lock is free for this node (`beforeLock`). Without
+ * The pre-flight as a gate, asked only at this node's turn to take the lock (`beforeLock`). Without
  * the right to list budgets it stays open: the caller warned once at start-up.
  */
 export function budgetsGate(source: BudgetSource, node: string): Gate {

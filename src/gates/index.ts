@@ -60,7 +60,7 @@ export function createGates(config: GateConfig, deps: GateDeps): Gate[] {
     if (!deps.kube) throw new Error('createGates: blocking pod selectors need the Kubernetes client');
     gates.push(podsGate(deps.kube, config.nodeId, selectors));
   }
-  // Last: the costliest, and asked only when the lock is free for this node.
+  // Last: the costliest, and asked only at this node's turn, right before it takes the lock.
   if (config.budgetPreflight && deps.budgets) gates.push(budgetsGate(deps.budgets, config.nodeId));
   return gates;
 }
