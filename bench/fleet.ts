@@ -255,13 +255,8 @@ async function runSetting(
     const t0 = Date.now();
     for (const n of needing) cluster.requireReboot(n);
     const done = () =>
-      needing.every(
-        (n) =>
-          cluster.rebootCount(n) > rebootsBefore.get(n)! &&
-          observer.uncordons.some((u) => u.node === n) &&
-          !observer.cordoned(n) &&
-          observer.ready(n),
-      ) && observer.lockHolders().length === 0;
+      needing.every((n) => rebootedAndBack(cluster, observer, n, rebootsBefore.get(n)!)) &&
+      observer.lockHolders().length === 0;
     const finished = await until('the rollout', done, Math.max(240_000, 4 * limitMs));
     const lastRelease = Math.max(...observer.releases.map((r) => r.at), t0);
     const rolloutMs = (finished ? lastRelease : Date.now()) - t0;
@@ -438,11 +433,7 @@ async function measureCycle(cluster: Cluster, observer: FleetObserver, nodes: st
     cluster.requireReboot(node);
     const ok = await until(
       `${node}'s cycle`,
-      () =>
-        cluster.rebootCount(node) > before &&
-        observer.releases.some((r) => r.node === node) &&
-        !observer.cordoned(node) &&
-        observer.ready(node),
+      () => rebootedAndBack(cluster, observer, node, before),
       120_000,
     );
     check(ok && cluster.rebootCount(node) === before + 1, `${node} alone: rebooted once and released`);
@@ -453,6 +444,22 @@ async function measureCycle(cluster: Cluster, observer: FleetObserver, nodes: st
     `  one node's cycle alone (sentinel -> lock released): ${cycles.join(' ms, ')} ms, mean ${mean} ms`,
   );
   return mean;
+}
+
+/** The node rebooted since `rebootsBefore`, its lock released, uncordoned and Ready again. */
+function rebootedAndBack(
+  cluster: Cluster,
+  observer: FleetObserver,
+  node: string,
+  rebootsBefore: number,
+): boolean {
+  return (
+    cluster.rebootCount(node) > rebootsBefore &&
+    observer.releases.some((r) => r.node === node) &&
+    observer.uncordons.some((u) => u.node === node) &&
+    !observer.cordoned(node) &&
+    observer.ready(node)
+  );
 }
 
 /** c nodes for one wave alone: not the rollout's when enough others exist, all of one zone under the zone rule. */
@@ -478,14 +485,7 @@ async function measureWave(cluster: Cluster, observer: FleetObserver, nodes: str
   for (const n of nodes) cluster.requireReboot(n);
   const ok = await until(
     `a wave of ${nodes.length}`,
-    () =>
-      nodes.every(
-        (n) =>
-          cluster.rebootCount(n) > before.get(n)! &&
-          observer.releases.some((r) => r.node === n) &&
-          !observer.cordoned(n) &&
-          observer.ready(n),
-      ),
+    () => nodes.every((n) => rebootedAndBack(cluster, observer, n, before.get(n)!)),
     120_000,
   );
   check(

@@ -11,8 +11,37 @@ const settings: AgentSettings = plainSettings;
 const entry = (node: string) =>
   `{"nodeID":"${node}","metadata":{"unschedulable":false},"created":"2026-11-23T11:00:00Z","TTL":0}`;
 
-function agent(world: World, clock = new FakeClock(), p = ports(world, clock)) {
-  return new Agent({ ...p, gates: [], watches: [], logger: pino({ level: 'silent' }) }, settings);
+function agent(
+  world: World,
+  clock = new FakeClock(),
+  p = ports(world, clock),
+  s = settings,
+  gates: Gate[] = [],
+) {
+  return new Agent({ ...p, gates, watches: [], logger: pino({ level: 'silent' }) }, s);
+}
+
+/** We (n1) wait for the lock with n3 in line too; `queue` is the hand-over annotation. */
+function inLineWith(queue: string | undefined) {
+  const world = new World();
+  const clock = new FakeClock();
+  world.sentinel = true;
+  world.queue = queue;
+  world.otherWaiters = [{ name: 'n3', since: 1, zone: '' }];
+  return { world, clock };
+}
+
+/** The ports, with the LISTs of waiting nodes counted. */
+function countingLists(p: ReturnType<typeof ports>) {
+  const counter = { lists: 0 };
+  const fleet = {
+    ...p.fleet,
+    waiting: () => {
+      counter.lists++;
+      return p.fleet.waiting();
+    },
+  };
+  return { ports: { ...p, fleet }, counter };
 }
 
 for (const form of ['single', 'multi'] as const) {
@@ -112,8 +141,7 @@ test('gates opening together: a waiter just in line names nobody, however long t
     name: 'window',
     check: async () => (open ? { open: true } : { open: false, reason: 'outside the reboot window' }),
   };
-  const p = ports(world, clock);
-  const a = new Agent({ ...p, gates: [window], watches: [], logger: pino({ level: 'silent' }) }, settings);
+  const a = agent(world, clock, ports(world, clock), settings, [window]);
   assert.equal((await a.reconcileOnce()).step.action, 'wait');
   clock.advance(3_600_000); // the lock sat still for an hour while the window was closed
   open = true;
@@ -146,70 +174,39 @@ test('names chosen from an older state of the lock are dropped, not written over
 });
 
 test('a hand-over costs one LIST of the waiting nodes: the release keeps the named, the taker names the next', async () => {
-  const world = new World();
-  const clock = new FakeClock();
-  world.sentinel = true;
-  world.queue = '{"next":["n1"],"zones":{}}';
-  world.otherWaiters = [{ name: 'n3', since: 1, zone: '' }];
-  const p = ports(world, clock);
-  let lists = 0;
-  const fleet = {
-    ...p.fleet,
-    waiting: () => {
-      lists++;
-      return p.fleet.waiting();
-    },
-  };
-  assert.equal((await agent(world, clock, { ...p, fleet }).reconcileOnce()).step.action, 'acquire');
-  assert.equal(lists, 1, 'nobody else was named: the taker lists the line to name the next');
+  const { world, clock } = inLineWith('{"next":["n1"],"zones":{}}');
+  const { ports: p, counter } = countingLists(ports(world, clock));
+  assert.equal((await agent(world, clock, p).reconcileOnce()).step.action, 'acquire');
+  assert.equal(counter.lists, 1, 'nobody else was named: the taker lists the line to name the next');
   assert.match(world.queue ?? '', /"next":\["n3"\]/);
   // On to the reboot, which kills the agent (the host goes down); a new one finishes the cycle.
-  const a = agent(world, clock, { ...p, fleet });
+  const a = agent(world, clock, p);
   await assert.rejects(async () => {
     for (;;) await a.reconcileOnce();
   }, /killed/);
   world.budget = Number.POSITIVE_INFINITY;
-  const b = agent(world, clock, { ...p, fleet });
+  const b = agent(world, clock, p);
   for (let i = 0; i < 12 && world.lock; i++) {
     await b.reconcileOnce();
     clock.advance(61_000);
   }
   assert.equal(world.lock, undefined, 'released');
-  assert.equal(lists, 1, 'n3, named already, fills the freed slot: the release lists nothing');
+  assert.equal(counter.lists, 1, 'n3, named already, fills the freed slot: the release lists nothing');
   assert.match(world.queue ?? '', /"next":\["n3"\]/);
 });
 
 test('a wave named at once: the first named takes its slot and leaves the rest named, without a LIST', async () => {
-  const world = new World();
-  const clock = new FakeClock();
-  world.sentinel = true;
-  world.queue = '{"next":["n1","n3"],"zones":{}}';
-  world.otherWaiters = [{ name: 'n3', since: 1, zone: '' }];
-  const p = ports(world, clock, 2);
-  let lists = 0;
-  const fleet = {
-    ...p.fleet,
-    waiting: () => {
-      lists++;
-      return p.fleet.waiting();
-    },
-  };
-  const a = new Agent(
-    { ...p, fleet, gates: [], watches: [], logger: pino({ level: 'silent' }) },
-    { ...settings, concurrency: 2 },
-  );
+  const { world, clock } = inLineWith('{"next":["n1","n3"],"zones":{}}');
+  const { ports: p, counter } = countingLists(ports(world, clock, 2));
+  const a = agent(world, clock, p, { ...settings, concurrency: 2 });
   assert.equal((await a.reconcileOnce()).step.action, 'acquire');
-  assert.equal(lists, 0);
+  assert.equal(counter.lists, 0);
   assert.match(world.queue ?? '', /"next":\["n3"\]/, 'n3 goes next, woken by this write');
 });
 
 test('a waiting node asks its gates once a minute, not at every lock change; the pre-flight only at its turn', async () => {
-  const world = new World();
-  const clock = new FakeClock();
-  world.sentinel = true;
+  const { world, clock } = inLineWith('{"next":["n3"],"zones":{}}');
   world.lock = entry('n2');
-  world.queue = '{"next":["n3"],"zones":{}}';
-  world.otherWaiters = [{ name: 'n3', since: 1, zone: '' }];
   const asked = { alerts: 0, preflight: 0 };
   const counted = (name: 'alerts' | 'preflight') => async () => {
     asked[name]++;
@@ -217,11 +214,7 @@ test('a waiting node asks its gates once a minute, not at every lock change; the
   };
   const alerts: Gate = { name: 'prometheus', check: counted('alerts') };
   const preflight: Gate = { name: 'budgets', beforeLock: true, check: counted('preflight') };
-  const p = ports(world, clock);
-  const a = new Agent(
-    { ...p, gates: [alerts, preflight], watches: [], logger: pino({ level: 'silent' }) },
-    settings,
-  );
+  const a = agent(world, clock, ports(world, clock), settings, [alerts, preflight]);
   for (let i = 0; i < 10; i++) {
     // Hand-overs elsewhere in the fleet: the lock changes, n3 stays named.
     world.lock = i % 2 ? entry('n2') : entry('n4');
