@@ -1,7 +1,8 @@
 /**
  * `make image`: the kured-ts image for amd64 and arm64, built without Docker and without pulling a
  * base image. Per architecture, three layers: a root filesystem from Debian's packages (rootfs.ts),
- * Node from the npm registry (the version the tests run), and the bundle dist/kured-ts.mjs. umoci
+ * Node from the npm registry (the version the tests run), and the bundle dist/kured-ts.mjs (with
+ * dist/kured-ts-smtp.mjs, nodemailer, which the agent loads at its first e-mail). umoci
  * assembles them into an OCI layout with one multi-architecture index; skopeo writes each
  * architecture as a docker-archive for `docker load` / `kind load image-archive`.
  *
@@ -31,10 +32,10 @@ import { parseArgs } from 'node:util';
 import { type Descriptor, layerTar, readBlob, umoci, writeImageIndex } from './oci.ts';
 import { buildRootfs, type Package } from './rootfs.ts';
 import {
+  APP_FILES,
   APP_USER,
   ARCHES,
   type Arch,
-  BUNDLE_PATH,
   ENTRYPOINT,
   ENV,
   imageName,
@@ -72,8 +73,9 @@ export function buildImage(opts: { out: string; arches: Arch[]; force?: boolean 
   const started = Date.now();
   const out = resolve(opts.out);
   const bundle = join(REPO_ROOT, 'dist/kured-ts.mjs');
-  if (!existsSync(bundle))
-    throw new Error('dist/kured-ts.mjs is missing: run node scripts/bundle.ts (make build)');
+  for (const file of APP_FILES)
+    if (!existsSync(join(REPO_ROOT, 'dist', file)))
+      throw new Error(`dist/${file} is missing: run node scripts/bundle.ts (make build)`);
   const revision = git('rev-parse', 'HEAD');
   const epoch = Number(process.env.SOURCE_DATE_EPOCH || git('log', '-1', '--format=%ct'));
   const node = nodeVersion();
@@ -103,8 +105,10 @@ export function buildImage(opts: { out: string; arches: Arch[]; force?: boolean 
     const created = new Date(epoch * 1000).toISOString();
     const app = join(work, 'app');
     mkdirSync(join(app, 'app'), { recursive: true });
-    copyFileSync(bundle, join(app, BUNDLE_PATH));
-    chmodSync(join(app, BUNDLE_PATH), 0o644);
+    for (const file of APP_FILES) {
+      copyFileSync(join(REPO_ROOT, 'dist', file), join(app, 'app', file));
+      chmodSync(join(app, 'app', file), 0o644);
+    }
     layerTar(app, join(work, 'app.tar'), epoch);
 
     const packages: Partial<Record<Arch, Package[]>> = {};
@@ -249,7 +253,7 @@ function seconds(since: number): string {
 function inputsDigest(facts: Record<string, unknown> & { bundle: string }): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ ...facts, bundle: undefined }));
-  hash.update(readFileSync(facts.bundle));
+  for (const file of APP_FILES) hash.update(file).update(readFileSync(join(REPO_ROOT, 'dist', file)));
   const scripts = join(REPO_ROOT, 'scripts/image');
   for (const f of readdirSync(scripts).sort()) hash.update(f).update(readFileSync(join(scripts, f)));
   return `sha256:${hash.digest('hex')}`;

@@ -18,12 +18,14 @@ const UNIT_MS: Record<string, number> = {
 export function parseGoDuration(value: string, flag: string): number {
   const text = value.trim();
   if (text === '0' || text === '+0' || text === '-0') return 0;
-  const match = /^([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)$/.exec(text);
+  // µ and μ (micro sign, Greek mu) escaped: one non-Latin-1 character left in the bundle would make
+  // V8 hold all of its source as two bytes per character (~0.4 MB more on every node).
+  const match = /^([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+)$/.exec(text);
   if (!match) {
     throw new ConfigError(`--${flag}: "${value}" is not a duration; use Go's form, e.g. 90s, 10m, 1h30m`);
   }
   let ms = 0;
-  for (const [, num, unit] of match[2]!.matchAll(/(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
+  for (const [, num, unit] of match[2]!.matchAll(/(\d+\.?\d*|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/g)) {
     ms += Number(num) * UNIT_MS[unit!]!;
   }
   return match[1] === '-' ? -ms : ms;

@@ -99,6 +99,7 @@ describe('the image build', () => {
         './etc/passwd',
         './usr/local/bin/node',
         './app/kured-ts.mjs',
+        './app/kured-ts-smtp.mjs',
       ])
         assert.ok(paths.has(p), `${arch}: no ${p}`);
       // Only nsenter of util-linux, none of the libraries its other tools need.

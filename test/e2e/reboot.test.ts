@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { BUNDLE, Fleet, type FleetOptions } from '../../testbed/src/fleet.ts';
 import { type Cluster, startCluster } from '../../testbed/src/index.ts';
 import { ClusterObserver } from '../../testbed/src/observer.ts';
+import { startSmtp } from '../unit/notify/smtp-server.ts';
 import {
   CYCLE,
   cordon,
@@ -96,6 +97,27 @@ test('signal reboot: signal 39 to the host init reboots the node', async () => {
     await settled('node-4', before + 1);
     assert.equal(await lockValue(cluster, 'kured-signal'), undefined);
   });
+});
+
+test('an smtp:// notification goes out from the bundle, nodemailer loaded from its own file (dist/kured-ts-smtp.mjs)', async () => {
+  const smtp = await startSmtp();
+  const url = `smtp://127.0.0.1:${smtp.port}/?fromAddress=kured@example.com&toAddresses=ops@example.com&encryption=None`;
+  try {
+    await scenario('smtp', { args: [`--notify-url=${url}`] }, async (fleet) => {
+      const before = cluster.rebootCount('node-5');
+      cluster.requireReboot('node-5');
+      fleet.startAll(['node-5']);
+      await settled('node-5', before + 1);
+      await waitFor('the uncordon mail', async () =>
+        smtp.mails.some((m) => m.data.includes('Node node-5 rebooted & uncordoned successfully!')),
+      );
+      const bodies = smtp.mails.map((m) => m.data).join('');
+      for (const line of ['Draining node node-5', 'Rebooting node node-5'])
+        assert.ok(bodies.includes(line), `no mail saying "${line}": ${bodies}`);
+    });
+  } finally {
+    smtp.server.close();
+  }
 });
 
 test('concurrency 2 is never exceeded and the multi-owner lock is emptied', async () => {

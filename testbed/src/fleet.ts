@@ -13,7 +13,17 @@ import { pollUntil } from './wait.ts';
 
 export const BUNDLE = join(import.meta.dirname, '../../dist/kured-ts.mjs');
 /** Node flags of the image's ENTRYPOINT (scripts/image/spec.ts), so tests run the agent as the image does. */
-export const NODE_FLAGS = ['--max-semi-space-size=1', '--no-opt', '--no-maglev', '--no-sparkplug'];
+export const NODE_FLAGS = [
+  '--max-semi-space-size=1',
+  '--optimize-for-size',
+  '--bytecode-old-age=1',
+  '--single-threaded-gc',
+  '--no-opt',
+  '--no-maglev',
+  '--no-sparkplug',
+];
+/** The environment the image sets for Node (scripts/image/spec.ts ENV): glibc's malloc tuned for one idle process. */
+export const NODE_ENV_VARS = { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.top_pad=0' };
 
 export interface FleetOptions {
   dsNamespace?: string;
@@ -125,6 +135,7 @@ export class Fleet {
     const proc = spawn(process.execPath, [...NODE_FLAGS, BUNDLE, ...this.args(node)], {
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
+        ...NODE_ENV_VARS,
         KUBECONFIG: this.opts.kubeconfig ?? this.cluster.kubeconfigPath,
         KURED_NODE_ID: node,
         ...this.opts.env,

@@ -1,7 +1,7 @@
 /**
  * E-mail, in shoutrrr's URL form
  * `smtp://user:pass@host:port/?fromAddress=a@x&toAddresses=b@y,c@z[&subject=…&encryption=…]`, sent
- * with nodemailer (loaded only when an smtp URL is configured).
+ * with nodemailer, loaded at the first e-mail (bundled apart: dist/kured-ts-smtp.mjs).
  */
 import type { Target } from '../delivery.ts';
 import { DeliveryError } from '../delivery.ts';
@@ -49,15 +49,15 @@ export function parseSmtp(url: URL, flag: string): Target {
     display: `smtp via ${host}:${port}`,
     secrets: pass ? [pass] : [],
     async send(message, opts) {
-      const nodemailer = await import('nodemailer');
-      const mailer = nodemailer.createTransport({
+      const { createTransport } = await mailer();
+      const transporter = createTransport({
         ...transport,
         connectionTimeout: opts.timeoutMs,
         greetingTimeout: opts.timeoutMs,
         socketTimeout: opts.timeoutMs,
       });
       try {
-        await mailer.sendMail({
+        await transporter.sendMail({
           from: fromName ? { name: fromName, address: from } : from,
           to,
           subject,
@@ -68,8 +68,15 @@ export function parseSmtp(url: URL, flag: string): Target {
         // 5xx SMTP replies are permanent (bad address, auth refused); anything else may pass later.
         throw new DeliveryError((err as Error).message, code !== undefined && code >= 500);
       } finally {
-        mailer.close();
+        transporter.close();
       }
     },
   };
+}
+
+/** nodemailer: from the bundle file next to the agent's, or from the sources when run unbundled. */
+function mailer(): Promise<typeof import('./mailer.ts')> {
+  const bundled = !import.meta.url.endsWith('.ts');
+  const file = bundled ? './kured-ts-smtp.mjs' : './mailer.ts';
+  return import(file);
 }

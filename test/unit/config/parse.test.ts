@@ -67,3 +67,30 @@ test('good input has no problem', () => {
     [],
   );
 });
+
+test('the command line reads as it always has: values, booleans, repeats, strays', () => {
+  const env = { KURED_NODE_ID: 'n1' };
+  const c = parseConfig(
+    ['--force-reboot', 'false', '--annotate-nodes', '--drain-grace-period', '-1', '--reboot-days', 'mo,tu'],
+    env,
+  );
+  assert.deepEqual(
+    [c.forceReboot, c.annotateNodes, c.drainGracePeriod, c.rebootDays],
+    [false, true, -1, ['mo', 'tu']],
+  );
+  // A boolean takes the next word unless it is another option; a value flag takes it whatever it is.
+  assert.equal(parseConfig(['--annotate-nodes', '--force-reboot'], env).forceReboot, true);
+  assert.deepEqual(problems(['--max-zones', '-1'], env), [
+    '--max-zones must be 0 (no zone rule) or more, not -1',
+  ]);
+  assert.deepEqual(problems(['--perod', '1h', '-abc', '--', '--period=1m'], env), [
+    "unknown option '--perod'; see kured-ts --help",
+    "unexpected argument '1h'; flags are written --flag=value",
+    "unknown option '-abc'; see kured-ts --help",
+    "unknown option '--'; see kured-ts --help",
+    "unknown option '--period=1m'; see kured-ts --help",
+  ]);
+  assert.deepEqual(problems(['--period'], env), [
+    "option '--period <value>' argument missing; see kured-ts --help",
+  ]);
+});

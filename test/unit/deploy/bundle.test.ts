@@ -10,10 +10,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BUNDLE_PATH, ENTRYPOINT, nodeVersion } from '../../../scripts/image/spec.ts';
+import { APP_FILES, BUNDLE_PATH, ENTRYPOINT, ENV, nodeVersion } from '../../../scripts/image/spec.ts';
 import { REPO_ROOT } from '../../../scripts/render-manifests.ts';
 import { FLAGS } from '../../../src/config/flags.ts';
-import { NODE_FLAGS } from '../../../testbed/src/fleet.ts';
+import { NODE_ENV_VARS, NODE_FLAGS } from '../../../testbed/src/fleet.ts';
 
 let bundle: string;
 
@@ -24,7 +24,7 @@ before(() => {
   });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kured-ts-bundle-'));
   bundle = path.join(dir, 'kured-ts.mjs');
-  for (const file of ['kured-ts.mjs', 'kured-ts-operator.mjs'])
+  for (const file of ['kured-ts.mjs', 'kured-ts-operator.mjs', 'kured-ts-smtp.mjs'])
     fs.copyFileSync(path.join(REPO_ROOT, 'dist', file), path.join(dir, file));
 });
 
@@ -35,7 +35,7 @@ function run(args: string[], env: Record<string, string> = {}) {
   const nodeFlags = ENTRYPOINT.slice(1, -1);
   return spawnSync(process.execPath, [...nodeFlags, bundle, ...args], {
     cwd: path.dirname(bundle),
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', ...NODE_ENV_VARS, ...env },
     encoding: 'utf8',
     timeout: 20_000,
   });
@@ -55,14 +55,31 @@ describe('the bundle, as the image runs it', () => {
     const [node, ...rest] = ENTRYPOINT;
     assert.equal(node, 'node');
     assert.equal(rest.at(-1), BUNDLE_PATH);
-    // The e2e agents (testbed Fleet) must start the bundle with the image's node flags.
+    // The e2e agents (testbed Fleet) must start the bundle with the image's node flags and environment.
     assert.deepEqual(rest.slice(0, -1), NODE_FLAGS);
+    for (const [name, value] of Object.entries(NODE_ENV_VARS))
+      assert.ok(ENV.includes(`${name}=${value}`), name);
+  });
+
+  it('is ASCII, so that V8 holds its source as one byte per character, not two', () => {
+    const bytes = fs.readFileSync(bundle);
+    const at = bytes.findIndex((b) => b > 0x7f);
+    assert.equal(at, -1, `a non-ASCII byte at ${at}: ${bytes.subarray(at - 40, at + 40).toString()}`);
   });
 
   it('is small', (t) => {
     const bytes = fs.statSync(bundle).size;
     t.diagnostic(`dist/kured-ts.mjs: ${(bytes / 1024).toFixed(0)} KiB`);
     assert.ok(bytes < 4 * 1024 * 1024, `bundle is ${bytes} bytes`);
+  });
+
+  it('leaves nodemailer to its own file, which runs alone (the image ships both: APP_FILES)', async () => {
+    assert.deepEqual(APP_FILES, ['kured-ts.mjs', 'kured-ts-smtp.mjs']);
+    const agent = fs.readFileSync(bundle, 'utf8');
+    assert.ok(!agent.includes('nodemailer'), 'nodemailer is in the agent bundle');
+    assert.ok(agent.includes('./kured-ts-smtp.mjs'), 'the agent does not load ./kured-ts-smtp.mjs');
+    const smtp = await import(path.join(path.dirname(bundle), 'kured-ts-smtp.mjs'));
+    assert.equal(typeof smtp.createTransport, 'function');
   });
 
   it('--help exits 0 and lists every flag', () => {
