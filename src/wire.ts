@@ -59,6 +59,7 @@ export async function wireAgent(
   // Without the right to list budgets: one warning now, and drains as kured's (the gate stays open).
   if (budgets) void budgets.probe().then((problem) => problem && logger.warn(problem));
   const notifier = createNotifier(config, logger);
+  const events = new NodeEvents(kube, { name: config.nodeId, uid: '' }, logger);
   const metrics = new AgentMetrics(config.nodeId, { defaultMetrics: opts.processMetrics !== false });
   const lock = new DaemonSetLock(
     kube,
@@ -91,7 +92,7 @@ export async function wireAgent(
       }),
       rebooter: rebooter(config),
       notifier,
-      events: new NodeEvents(kube, { name: config.nodeId, uid: '' }, logger),
+      events,
       telemetry: metrics,
       clock,
       logger,
@@ -124,7 +125,7 @@ export async function wireAgent(
         });
   // On SIGTERM (the node shutting down for its reboot) give queued notifications a moment to go.
   const shutdown = async () => {
-    await notifier.flush(3000);
+    await Promise.all([notifier.flush(3000), events.flush()]);
     await server?.close();
   };
   return { agent, shutdown };

@@ -13,6 +13,7 @@ import {
   type CycleRecord,
   carried,
   HISTORY_ANNOTATION,
+  NEEDED_ANNOTATION,
   recordOf,
   seconds,
 } from './history.ts';
@@ -23,6 +24,7 @@ import type {
   EventsPort,
   FleetPort,
   LockPort,
+  NodeChange,
   NodePort,
   Notifier,
   Rebooter,
@@ -84,7 +86,7 @@ export class Actions {
       case 'finish':
         return this.finish(step.uncordon, cycle!, snap);
       case 'settle':
-        return this.settle(cycle!, step.unhealthy);
+        return this.settle(cycle!, step.unhealthy, snap);
       case 'halt':
         return this.halt(cycle!, step.reason);
       case 'release':
@@ -95,13 +97,12 @@ export class Actions {
         return this.adoptLock(step.uncordon, snap);
       case 'forget':
         // A cycle forgotten after its reboot (the lock went meanwhile) still goes into the history.
-        return this.writeCycle(
-          undefined,
-          undefined,
-          cycle?.phase === 'releasing' || cycle?.phase === 'settling'
-            ? this.history(cycle, snap.node.annotations, 'rebooted')
-            : {},
-        );
+        return this.writeCycle(undefined, {
+          extra:
+            cycle?.phase === 'releasing' || cycle?.phase === 'settling'
+              ? this.history(cycle, snap.node.annotations, 'rebooted')
+              : {},
+        });
     }
   }
 
@@ -135,14 +136,14 @@ export class Actions {
     const since = this.iso();
     await this.writeCycle(
       { phase: 'draining', cordonedByUs: !outcome.entry.metadata.unschedulable, since, started: since },
-      { [WAITING_LABEL]: null },
+      { labels: { [WAITING_LABEL]: null } },
     );
     this.d.logger.info(
       { unschedulableBefore: outcome.entry.metadata.unschedulable, zone: snap.zone },
       'took the lock',
     );
     const zone = this.s.maxZones > 0 ? ` (zone ${zoneName(snap.zone)})` : '';
-    await this.d.events.record('Normal', 'LockAcquired', 'Lock', `Took the reboot lock${zone}`);
+    this.d.events.record('Normal', 'LockAcquired', 'Lock', `Took the reboot lock${zone}`);
     return true;
   }
 
@@ -197,7 +198,7 @@ export class Actions {
     const removed = await lock.remove(ghosts);
     for (const n of removed) {
       logger.warn({ holder: n }, 'removed the lock entry of a node that does not exist');
-      await events.record(
+      events.record(
         'Warning',
         'GhostLockRemoved',
         'Lock',
@@ -228,14 +229,9 @@ export class Actions {
       await node.setUnschedulable(true);
       telemetry.setCordonedSince(this.d.clock.now());
       logger.info('cordoned');
-      await events.record(
-        'Normal',
-        'Cordoned',
-        'Cordon',
-        'Cordoned the node before draining it for a reboot',
-      );
+      events.record('Normal', 'Cordoned', 'Cordon', 'Cordoned the node before draining it for a reboot');
     }
-    await events.record('Normal', 'Draining', 'Drain', 'Draining the node before a reboot');
+    events.record('Normal', 'Draining', 'Drain', 'Draining the node before a reboot');
     const started = this.d.clock.now().getTime();
     const deadline =
       this.s.drainTimeoutMs > 0 ? new Date(Date.parse(cycle.since) + this.s.drainTimeoutMs) : undefined;
@@ -244,7 +240,7 @@ export class Actions {
     telemetry.observeDrain((this.d.clock.now().getTime() - started) / 1000, result.ok);
     if (result.ok) {
       logger.info({ evicted: result.evicted }, 'drained');
-      await events.record('Normal', 'Drained', 'Drain', `Drained: ${result.evicted} pod(s) evicted`);
+      events.record('Normal', 'Drained', 'Drain', `Drained: ${result.evicted} pod(s) evicted`);
       const drainSeconds = seconds(started, this.d.clock.now().getTime());
       return this.writeCycle({
         ...cycle,
@@ -255,7 +251,7 @@ export class Actions {
       });
     }
     logger.warn({ reason: result.reason, blockingPods: result.blockingPods }, 'drain failed');
-    await events.record('Warning', 'DrainFailed', 'Drain', `Drain failed: ${result.reason}`);
+    events.record('Warning', 'DrainFailed', 'Drain', `Drain failed: ${result.reason}`);
     notifier.notify({ kind: 'drainFailed', node: this.s.nodeId, detail: result.reason });
     if (this.s.forceReboot) {
       logger.warn('rebooting anyway (--force-reboot)');
@@ -275,7 +271,9 @@ export class Actions {
     }
     this.d.notifier.notify({ kind: 'reboot', node: this.s.nodeId });
     logger.info({ bootID }, 'rebooting');
-    await events.record('Normal', 'Rebooting', 'Reboot', `Rebooting (boot ID before: ${bootID})`);
+    events.record('Normal', 'Rebooting', 'Reboot', `Rebooting (boot ID before: ${bootID})`);
+    // The reboot may take this process with it: the Events so far are sent first.
+    await events.flush();
     try {
       await this.d.rebooter.reboot();
     } catch (err) {
@@ -311,12 +309,11 @@ export class Actions {
               : {}),
           }
         : cycle;
-    // Record "back" first: a kill after this line uncordons again, never reboots again.
-    await this.writeCycle(back);
+    // "Back" and the uncordon in one write: a kill before it finishes again, never reboots again.
+    await this.writeCycle(back, uncordon ? { unschedulable: false } : {});
     if (cycle.phase === 'rebooting' && cycle.requestedAt) {
       telemetry.observeReboot((this.d.clock.now().getTime() - Date.parse(cycle.requestedAt)) / 1000);
     }
-    if (uncordon) await node.setUnschedulable(false);
     telemetry.setCordonedSince(undefined);
     if (Object.keys(this.s.postRebootNodeLabels).length) await node.setLabels(this.s.postRebootNodeLabels);
     if (
@@ -330,19 +327,24 @@ export class Actions {
       ? 'Back on a new boot; uncordoned'
       : 'Back on a new boot; left cordoned (it was cordoned before)';
     logger.info({ bootID: snap.node.bootID, uncordoned: uncordon }, 'node is back');
-    await events.record('Normal', uncordon ? 'Uncordoned' : 'RebootCompleted', 'Uncordon', note);
+    events.record('Normal', uncordon ? 'Uncordoned' : 'RebootCompleted', 'Uncordon', note);
     if (uncordon) this.d.notifier.notify({ kind: 'uncordon', node: this.s.nodeId });
   }
 
-  /** Healthy (or given up on with --halt-on-failure=false): the release delay starts now. */
-  private async settle(cycle: Cycle, unhealthy: string | undefined): Promise<void> {
+  /**
+   * Healthy (or given up on with --halt-on-failure=false): the release delay starts now. Without
+   * one, the lock goes at once: a kill before the release settles again, one after it forgets.
+   */
+  private async settle(cycle: Cycle, unhealthy: string | undefined, snap: Snapshot): Promise<void> {
     const { logger, events, telemetry } = this.d;
-    await this.writeCycle({
-      phase: 'releasing',
-      cordonedByUs: cycle.cordonedByUs,
-      since: this.iso(),
-      ...carried(cycle),
-    });
+    if (this.s.lockReleaseDelayMs > 0) {
+      await this.writeCycle({
+        phase: 'releasing',
+        cordonedByUs: cycle.cordonedByUs,
+        since: this.iso(),
+        ...carried(cycle),
+      });
+    }
     telemetry.setHalted(undefined);
     const waitedS = (this.d.clock.now().getTime() - Date.parse(cycle.since)) / 1000;
     if (unhealthy) {
@@ -350,16 +352,17 @@ export class Actions {
         { reason: unhealthy },
         'node not healthy; releasing the lock anyway (--halt-on-failure=false)',
       );
-      await events.record('Warning', 'NotHealthy', 'Release', `${unhealthy}; releasing the lock anyway`);
-      return;
+      events.record('Warning', 'NotHealthy', 'Release', `${unhealthy}; releasing the lock anyway`);
+    } else {
+      telemetry.observeHealthyWait(waitedS);
+      const note = cycle.halted ? 'Healthy again; the halted rollout goes on' : 'Back and healthy';
+      logger.info(
+        { waitedSeconds: Math.round(waitedS) },
+        cycle.halted ? 'node healthy again; rollout resumes' : 'node is healthy',
+      );
+      events.record('Normal', 'Healthy', 'Release', note);
     }
-    telemetry.observeHealthyWait(waitedS);
-    const note = cycle.halted ? 'Healthy again; the halted rollout goes on' : 'Back and healthy';
-    logger.info(
-      { waitedSeconds: Math.round(waitedS) },
-      cycle.halted ? 'node healthy again; rollout resumes' : 'node is healthy',
-    );
-    await events.record('Normal', 'Healthy', 'Release', note);
+    if (this.s.lockReleaseDelayMs <= 0) await this.release(cycle, snap);
   }
 
   /** The rollout stops here: the cycle says why (status shows it), the lock stays ours, one notification. */
@@ -369,7 +372,7 @@ export class Actions {
     await this.writeCycle({ ...cycle, halted: reason });
     telemetry.setHalted(reason);
     logger.error({ reason }, 'node did not come back healthy; rollout halted, keeping the lock');
-    await events.record(
+    events.record(
       'Warning',
       'RolloutHalted',
       'Halt',
@@ -382,13 +385,13 @@ export class Actions {
     // Lock first, annotation second: a kill in between leaves "releasing" without a lock: forgotten.
     // The same write names who goes next, from one LIST of the waiting nodes.
     await this.d.lock.release(this.s.nodeId, await this.waitersToName(snap, false));
-    await this.writeCycle(
-      undefined,
-      undefined,
-      cycle ? this.history(cycle, snap.node.annotations, 'rebooted') : {},
-    );
+    // The cycle's end, its history entry and (the reboot done) the reboot-needed mark: one write.
+    const needed: Record<string, null> = snap.observation.rebootRequired ? {} : { [NEEDED_ANNOTATION]: null };
+    await this.writeCycle(undefined, {
+      extra: { ...(cycle ? this.history(cycle, snap.node.annotations, 'rebooted') : {}), ...needed },
+    });
     this.d.logger.info('released the lock');
-    await this.d.events.record('Normal', 'LockReleased', 'Lock', 'Released the reboot lock');
+    this.d.events.record('Normal', 'LockReleased', 'Lock', 'Released the reboot lock');
   }
 
   /** Gives an attempt up; the backoff phase is written first so a kill mid-way resumes the abort. */
@@ -411,18 +414,11 @@ export class Actions {
           };
     if (cycle?.phase !== 'backoff') {
       const annotations = snap?.node.annotations ?? (cycle ? (await node.read()).annotations : {});
-      await this.writeCycle(
-        backoff,
-        undefined,
-        cycle ? this.history(cycle, annotations, 'aborted', reason) : {},
-      );
+      await this.writeCycle(backoff, {
+        extra: cycle ? this.history(cycle, annotations, 'aborted', reason) : {},
+      });
       logger.warn({ reason, uncordon }, 'giving this reboot attempt up');
-      await events.record(
-        'Warning',
-        'RebootAborted',
-        'Abort',
-        `${reason}; uncordoning and releasing the lock`,
-      );
+      events.record('Warning', 'RebootAborted', 'Abort', `${reason}; uncordoning and releasing the lock`);
     }
     // Uncordon before releasing the lock: the release delay must never keep the node cordoned.
     if (uncordon) await node.setUnschedulable(false);
@@ -455,7 +451,7 @@ export class Actions {
       await node.setAnnotations({ [KURED_IN_PROGRESS]: null });
     }
     await this.d.lock.release(this.s.nodeId, await this.d.fleet.waiting());
-    await events.record(
+    events.record(
       'Normal',
       'LockReleased',
       'Lock',
@@ -463,15 +459,18 @@ export class Actions {
     );
   }
 
-  /** `extra` annotations ride on the same patch: the history entry of a cycle is written with its end. */
+  /**
+   * `extra` annotations, labels and the cordon ride on the same patch (all or nothing): the history
+   * entry of a cycle is written with its end, the uncordon with "back".
+   */
   private writeCycle(
     cycle: Cycle | undefined,
-    labels?: Record<string, string | null>,
-    extra: Record<string, string> = {},
+    also: NodeChange & { extra?: Record<string, string | null> } = {},
   ): Promise<unknown> {
+    const { extra, ...change } = also;
     return this.d.node.setAnnotations(
       { ...extra, [CYCLE_ANNOTATION]: cycle ? serializeCycle(cycle) : null },
-      labels,
+      change,
     );
   }
 

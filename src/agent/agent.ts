@@ -334,7 +334,7 @@ export class Agent {
     // One Event when the healthy wait begins, not one per pod that turns Ready.
     const settling = step.action === 'wait' && step.phase === 'settling';
     if (settling && !this.settlingReported) {
-      void this.d.events.record('Normal', 'WaitingForHealthy', 'Wait', `Back on a new boot; ${step.reason}`);
+      this.d.events.record('Normal', 'WaitingForHealthy', 'Wait', `Back on a new boot; ${step.reason}`);
     }
     this.settlingReported = settling;
   }
@@ -352,7 +352,7 @@ export class Agent {
     const note = step.taint
       ? `Reboot needed; waiting for the lock (${zone}held by ${snap.observation.lock.holders})`
       : `Reboot needed; ${step.reason}`;
-    void this.d.events.record('Normal', step.taint ? 'WaitingForLock' : 'RebootBlocked', 'Wait', note);
+    this.d.events.record('Normal', step.taint ? 'WaitingForLock' : 'RebootBlocked', 'Wait', note);
   }
 
   private sleepUntil(at: number, signal: AbortSignal): Promise<void> {

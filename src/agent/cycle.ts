@@ -5,7 +5,10 @@
  */
 export const CYCLE_ANNOTATION = 'kured-ts.dev/reboot-cycle';
 
-/** settling: back on a new boot and uncordoned, holding the lock until the node is healthy. */
+/**
+ * settling: back on a new boot and uncordoned, holding the lock until the node is healthy;
+ * releasing: healthy, holding the lock for --lock-release-delay (without one, settling releases).
+ */
 export type CyclePhase = 'draining' | 'rebooting' | 'settling' | 'releasing' | 'backoff';
 
 export interface Cycle {

@@ -88,16 +88,19 @@ export interface NodeView {
 /** Our own Node does not exist (deleted, or KURED_NODE_ID is wrong). */
 export class NodeGone extends Error {}
 
+/** What else one write of a Node may change with its annotations (one patch: all or nothing). */
+export interface NodeChange {
+  labels?: Record<string, string | null>;
+  unschedulable?: boolean;
+}
+
 export interface NodePort {
   readonly name: string;
   /** Throws NodeGone when the Node does not exist. */
   read(): Promise<NodeView>;
   setUnschedulable(unschedulable: boolean): Promise<unknown>;
-  /** null removes an annotation (or label); both in one write. */
-  setAnnotations(
-    annotations: Record<string, string | null>,
-    labels?: Record<string, string | null>,
-  ): Promise<unknown>;
+  /** null removes an annotation (or label); labels and the cordon ride in the same write. */
+  setAnnotations(annotations: Record<string, string | null>, also?: NodeChange): Promise<unknown>;
   /** null removes a label. */
   setLabels(labels: Record<string, string | null>): Promise<unknown>;
   setPreferNoScheduleTaint(key: string, present: boolean): Promise<void>;
@@ -144,8 +147,14 @@ export interface FleetPort {
   dropWaiting(node: string): Promise<void>;
 }
 
+/**
+ * Kubernetes Events, best effort and off the cycle's path: record() sends in the background and
+ * returns at once; flush() waits for what was recorded (before the reboot, which may take the
+ * process with it).
+ */
 export interface EventsPort {
-  record(type: 'Normal' | 'Warning', reason: string, action: string, note: string): Promise<void>;
+  record(type: 'Normal' | 'Warning', reason: string, action: string, note: string): void;
+  flush(): Promise<void>;
 }
 
 /** What the agent reports as metrics (src/observe/metrics.ts implements it). */

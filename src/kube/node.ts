@@ -1,5 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
-import { NodeGone, type NodePort, type NodeView } from '../agent/ports.ts';
+import { type NodeChange, NodeGone, type NodePort, type NodeView } from '../agent/ports.ts';
 import { type Kube, paths } from './client.ts';
 import { isConflict, isNotFound } from './errors.ts';
 import { tracked, type WatchedObject } from './watch.ts';
@@ -27,6 +27,9 @@ export function viewNode(node: k8s.V1Node): NodeView {
 }
 
 /** Operations on the agent's own Node, each a minimal merge patch (never a whole-object write). */
+/** How long a read waits for the Node watch to show our last write before asking the API server. */
+const CATCH_UP_MS = 1000;
+
 export class NodeOps implements NodePort {
   readonly name: string;
   private readonly kube: Kube;
@@ -40,7 +43,7 @@ export class NodeOps implements NodePort {
   }
 
   async read(): Promise<NodeView> {
-    const cached = this.cache?.current()?.obj;
+    const cached = (await this.cache?.settled(CATCH_UP_MS))?.obj;
     if (cached) return viewNode(cached);
     return this.get();
   }
@@ -60,11 +63,12 @@ export class NodeOps implements NodePort {
   }
 
   /** null removes an annotation. */
-  setAnnotations(
-    annotations: Record<string, string | null>,
-    labels?: Record<string, string | null>,
-  ): Promise<unknown> {
-    return this.patch({ metadata: { annotations, ...(labels ? { labels } : {}) } });
+  setAnnotations(annotations: Record<string, string | null>, also: NodeChange = {}): Promise<unknown> {
+    const { labels, unschedulable } = also;
+    return this.patch({
+      metadata: { annotations, ...(labels ? { labels } : {}) },
+      ...(unschedulable !== undefined ? { spec: { unschedulable: unschedulable || null } } : {}),
+    });
   }
 
   setLabels(labels: Record<string, string | null>): Promise<unknown> {

@@ -118,6 +118,9 @@ function watchEvents<T extends k8s.KubernetesObject>(
 export class WatchedObject<T extends k8s.KubernetesObject> implements WatchEvents<T> {
   private obj: T | undefined;
   private synced = false;
+  /** A watch is feeding this cache without a gap (it may still be on its way to our last write). */
+  private live = false;
+  private readonly waiting = new Set<() => void>();
   /** resourceVersions our writes produced that the watch has not shown yet ('?': unknown). */
   private readonly awaiting = new Set<string>();
   /** Recently seen versions: a write's answer may arrive after the watch showed its result. */
@@ -128,23 +131,47 @@ export class WatchedObject<T extends k8s.KubernetesObject> implements WatchEvent
     return this.synced && this.awaiting.size === 0 ? { obj: this.obj } : undefined;
   }
 
+  /**
+   * current(), waiting up to `ms` for a running watch to show our last write (or its first event):
+   * the watch brings it about as soon as a GET would, and costs the API server nothing.
+   */
+  async settled(ms: number): Promise<{ obj: T | undefined } | undefined> {
+    // A write of unknown outcome is settled only by a fresh start of the watch: nothing to wait for.
+    if (this.current() || !this.live || this.awaiting.has('?')) return this.current();
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiting.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiting.add(done);
+    });
+    return this.current();
+  }
+
   object(obj: T | undefined): void {
     this.obj = obj;
     this.synced = true;
+    this.live = true;
     const rv = obj?.metadata?.resourceVersion;
     if (rv) {
       this.awaiting.delete(rv);
       this.recent.push(rv);
       if (this.recent.length > 16) this.recent.shift();
     }
+    if (this.current()) for (const done of [...this.waiting]) done();
   }
 
   gap(): void {
     this.synced = false;
+    this.live = false;
+    for (const done of [...this.waiting]) done();
   }
 
   reset(): void {
     this.synced = false;
+    this.live = true;
     // The next event is the state after everything already written, ours included.
     this.awaiting.clear();
     this.recent.length = 0;

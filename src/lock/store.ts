@@ -24,6 +24,9 @@ import {
   type Waiter,
 } from './queue.ts';
 
+/** How long a read waits for the lock watch to show our last write before asking the API server. */
+const CATCH_UP_MS = 1000;
+
 export interface LockSettings {
   namespace: string;
   name: string;
@@ -63,7 +66,7 @@ export class DaemonSetLock {
 
   /** The lock as the watch last showed it, or read from the API (`fresh`, or no current watch). */
   async read(fresh = false): Promise<LockRead> {
-    const cached = fresh ? undefined : this.cache?.current()?.obj;
+    const cached = fresh ? undefined : (await this.cache?.settled(CATCH_UP_MS))?.obj;
     const ds = cached ?? (await this.get());
     const annotations = ds.metadata?.annotations ?? {};
     return {
@@ -215,7 +218,9 @@ export class DaemonSetLock {
       } catch (err) {
         if (!isConflict(err) || attempt >= 20) throw err;
         this.logger.debug({ attempt }, 'lock changed while we wrote it; reading again');
-        await this.clock.sleep(50 + Math.random() * 200 * attempt);
+        // A conflict is settled as soon as we read the winner's write: a short jitter is enough to
+        // part writers that collide again (holders of one wave release within moments of each other).
+        await this.clock.sleep(Math.random() * 50 * attempt);
       }
     }
   }

@@ -11,7 +11,8 @@ type WireEvent = Omit<k8s.EventsV1Event, 'eventTime'> & { eventTime: string };
 /**
  * Kubernetes Events on the agent's Node (events.k8s.io/v1), so `kubectl describe node` says what
  * the agent did and why. Events about a cluster-scoped Node live in the `default` namespace.
- * Best effort: a failed Event is logged, never fatal.
+ * Best effort: a failed Event is logged, never fatal. Sent in the background (each dated when it was
+ * recorded), so that a cycle's steps do not wait for them (each hand-over of a fleet would, otherwise).
  */
 export class NodeEvents {
   private readonly kube: Kube;
@@ -19,6 +20,7 @@ export class NodeEvents {
   private readonly instance: string;
   private readonly logger: Logger;
   private lastKey = '';
+  private readonly sending = new Set<Promise<void>>();
 
   constructor(kube: Kube, node: { name: string; uid: string }, logger: Logger) {
     this.kube = kube;
@@ -27,16 +29,27 @@ export class NodeEvents {
     this.logger = logger;
   }
 
-  /** Records an Event; the same reason and note twice in a row is recorded once. */
-  async record(type: EventType, reason: string, action: string, note: string): Promise<void> {
+  /** Queues an Event, dated now; the same reason and note twice in a row is recorded once. */
+  record(type: EventType, reason: string, action: string, note: string): void {
     const key = `${reason}|${note}`;
     if (key === this.lastKey) return;
     this.lastKey = key;
+    const eventTime = microTime(new Date());
+    const sent = this.send(type, reason, action, note, eventTime).finally(() => this.sending.delete(sent));
+    this.sending.add(sent);
+  }
+
+  /** Resolves once every Event recorded so far was sent (or given up on). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.sending]);
+  }
+
+  private async send(type: EventType, reason: string, action: string, note: string, eventTime: string) {
     try {
       const event: WireEvent = {
         // generateName may end in '-' (the server appends a suffix) but not in '.'.
         metadata: { generateName: `${this.node.name}.kured-ts-` },
-        eventTime: microTime(new Date()),
+        eventTime,
         reportingController: 'kured-ts.dev/agent',
         reportingInstance: this.instance,
         action,

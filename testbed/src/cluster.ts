@@ -260,15 +260,16 @@ export class Cluster {
     for (const node of parts.nodes) this.hosts.set(node, new SimulatedHost(parts.dir, node));
     const kc = this.kubeConfig();
     const core = kc.makeApiClient(CoreV1Api);
+    this.history = new NodeHistory(kc, this.events);
     this.rebooter = new RebootSimulator({
       core,
+      history: this.history,
       hosts: this.hosts,
       delayMs: parts.rebootDelayMs,
       events: this.events,
       hooks: () => this.hooks,
       pods: new PodRestarts(core, this.events),
     });
-    this.history = new NodeHistory(kc, this.events);
   }
 
   /** A fresh client configuration for the admin user. */

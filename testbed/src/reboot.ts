@@ -4,9 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { errorMessage } from './errors.ts';
 import type { SimulatedHost } from './hosts.ts';
+import type { NodeHistory, NodeObservation } from './node-history.ts';
 import { bootIdOf, handToKwok, isReady, markRebooting, releaseFromKwok } from './nodes.ts';
 import type { PodRestarts } from './pod-restarts.ts';
-import { pollUntil } from './wait.ts';
 
 /** What the testbed calls to stop and restart a node's agent, as a kubelet does with the DaemonSet pod. */
 export interface AgentHooks {
@@ -32,6 +32,7 @@ export class RebootSimulator {
     events: EventEmitter;
     hooks: () => AgentHooks | undefined;
     pods: PodRestarts;
+    history: NodeHistory;
   };
 
   constructor(deps: RebootSimulator['deps']) {
@@ -66,6 +67,8 @@ export class RebootSimulator {
   private async run(node: string, cause: RebootCause): Promise<void> {
     const { core, hosts, events } = this.deps;
     const host = hosts.get(node);
+    // A machine is down for as long as it takes to reboot, however long our bookkeeping takes.
+    const backAt = Date.now() + this.deps.delayMs;
     try {
       if (!host) throw new Error(`testbed: no simulated node named ${node}`);
       this.counts.set(node, this.count(node) + 1);
@@ -79,22 +82,11 @@ export class RebootSimulator {
       host.clearSentinel();
       events.emit('reboot:down', node, bootId);
 
-      const until = Date.now() + this.deps.delayMs;
-      while (!this.stopping && Date.now() < until) await sleep(Math.min(100, until - Date.now()));
+      while (!this.stopping && Date.now() < backAt) await sleep(Math.min(100, backAt - Date.now()));
       if (this.stopping) return;
 
       await handToKwok(core, node);
-      await pollUntil(
-        async () => {
-          const n = await core.readNode({ name: node });
-          return isReady(n) && bootIdOf(n) === bootId;
-        },
-        {
-          timeoutMs: 30_000,
-          describe: () => `testbed: node ${node} did not come back Ready within 30s after its reboot`,
-          abort: () => (this.stopping ? 'testbed: cluster stopped during reboot' : undefined),
-        },
-      );
+      await this.backOn(node, bootId);
       // The node's containers restart with it; each pod is Ready again after its own delay.
       await this.podsFollow('nodeUp', node);
       events.emit('reboot:up', node, bootId);
@@ -106,6 +98,41 @@ export class RebootSimulator {
       events.emit('reboot:error', node, errorMessage(err));
       throw err;
     }
+  }
+
+  /**
+   * Resolves once the API server shows the node Ready on its new boot: told by the cluster's Node
+   * watch (NodeHistory), not by polling, which at a hundred nodes costs the API server more than
+   * the agents do; a slow poll stands in should the watch be between two connections.
+   */
+  private backOn(node: string, bootId: string): Promise<void> {
+    const { core, events, history } = this.deps;
+    const back = (o: NodeObservation | undefined) => o?.ready === true && o.bootId === bootId;
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        clearInterval(poll);
+        clearTimeout(deadline);
+        events.off('node', onNode);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onNode = (name: string, o: NodeObservation) => {
+        if (name === node && back(o)) done();
+      };
+      const poll = setInterval(() => {
+        if (this.stopping) return done(new Error('testbed: cluster stopped during reboot'));
+        core.readNode({ name: node }).then(
+          (n) => isReady(n) && bootIdOf(n) === bootId && done(),
+          () => {},
+        );
+      }, 1000);
+      const deadline = setTimeout(
+        () => done(new Error(`testbed: node ${node} did not come back Ready within 30s after its reboot`)),
+        30_000,
+      );
+      events.on('node', onNode);
+      if (back(history.of(node).at(-1))) done();
+    });
   }
 
   private async podsFollow(which: 'nodeDown' | 'nodeUp', node: string): Promise<void> {

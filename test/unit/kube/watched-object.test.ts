@@ -60,3 +60,38 @@ test('a deleted object is offered as undefined', () => {
   c.object(undefined);
   assert.deepEqual(c.current(), { obj: undefined });
 });
+
+test('a read waits for the running watch to show our write, instead of asking the API server', async () => {
+  const c = new WatchedObject();
+  c.reset();
+  c.object(obj('1'));
+  c.wrote('2');
+  const read = c.settled(5000);
+  setTimeout(() => c.object(obj('2')), 20);
+  assert.equal((await read)?.obj?.metadata?.resourceVersion, '2');
+});
+
+test('without a running watch, or after a write of unknown outcome, a read does not wait', async () => {
+  const idle = new WatchedObject();
+  const t0 = Date.now();
+  assert.equal(await idle.settled(5000), undefined);
+  const c = new WatchedObject();
+  c.reset();
+  c.object(obj('1'));
+  c.wrote(undefined);
+  assert.equal(await c.settled(5000), undefined);
+  assert.ok(Date.now() - t0 < 1000);
+});
+
+test('a watch that breaks, or does not catch up in time, leaves the read to the API server', async () => {
+  const c = new WatchedObject();
+  c.reset();
+  c.object(obj('1'));
+  c.wrote('2');
+  const read = c.settled(5000);
+  c.gap();
+  assert.equal(await read, undefined);
+  c.object(obj('1'));
+  c.wrote('3');
+  assert.equal(await c.settled(10), undefined);
+});

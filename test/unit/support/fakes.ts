@@ -114,8 +114,10 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
       world.spend();
       world.node.unschedulable = u;
     },
-    setAnnotations: async (a, l) => {
+    setAnnotations: async (a, also) => {
       world.spend();
+      const l = also?.labels;
+      if (also?.unschedulable !== undefined) world.node.unschedulable = also.unschedulable;
       for (const [k, v] of Object.entries(a)) {
         if (v === null) delete world.node.annotations[k];
         else world.node.annotations[k] = v;
@@ -226,9 +228,10 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
   };
   const notifier: Notifier = { notify: (n) => world.notifications.push(n) };
   const events: EventsPort = {
-    record: async (_type, reason) => {
+    record: (_type, reason) => {
       world.events.push(reason);
     },
+    flush: async () => {},
   };
   const telemetry: Telemetry = {
     setRebootRequired() {},
