@@ -28,6 +28,9 @@ export interface AgentDeps extends ActionDeps {
   podHealth: PodHealth;
 }
 
+/** How old a pre-flight verdict may be at our turn: about as long as a wave's slots take to fill. */
+const PREFLIGHT_FRESH_MS = 2000;
+
 const PROGRESS: ReadonlySet<Step['action']> = new Set([
   'acquire',
   'drain',
@@ -65,6 +68,8 @@ export class Agent {
   private progressed = false;
   /** The ordinary gates' last verdict, and until when it stands (see askGates). */
   private gateMemo: { verdict: Verdict; until: number } | undefined;
+  /** The pre-flight's last verdict and when it was asked (see preflight). */
+  private preflightMemo: { verdict: Verdict; at: number } | undefined;
   /** The lock and its hand-over as last seen, and since when (local time: no clock skew involved). */
   private lockSeen = { key: '', at: 0 };
 
@@ -160,10 +165,15 @@ export class Agent {
       // Our turn: right before the lock, the gates as they are now, the costly pre-flight included.
       if (step.action === 'acquire' || (step.action === 'claim' && snap.observation.lock.acquirable)) {
         if (memo) snap.observation.gate = await this.askGates(now);
-        if (snap.observation.gate.open) {
-          snap.observation.gate = asVerdict(await evaluateGates(this.d.gates, now, { beforeLock: true }));
-        }
+        if (snap.observation.gate.open) snap.observation.gate = await this.preflight(now);
         step = decide(snap.observation, policy);
+      } else if (
+        step.action === 'wait' &&
+        snap.observation.lock.namedMe &&
+        snap.observation.lock.acquirable
+      ) {
+        // Named in a wave, behind the nodes taking its other slots: ask the pre-flight now.
+        await this.preflight(now);
       }
     }
     if (step.action === 'checkHealth') {
@@ -192,6 +202,20 @@ export class Agent {
     const verdict = asVerdict(await evaluateGates(this.d.gates, now, { beforeLock: false }));
     const opensAt = verdict.open ? undefined : verdict.retryAt?.getTime();
     this.gateMemo = { verdict, until: Math.min(now.getTime() + this.s.gateRecheckMs, opensAt ?? Infinity) };
+    return verdict;
+  }
+
+  /**
+   * The gates asked right before the lock (the budget pre-flight), at most PREFLIGHT_FRESH_MS old.
+   * A wave's slots are taken one after another, each when the one before has written: a named node
+   * asks while it waits behind the others, so that at its turn it only writes, instead of making
+   * every node behind it wait for its LIST too.
+   */
+  private async preflight(now: Date): Promise<Verdict> {
+    const memo = this.preflightMemo;
+    if (memo && now.getTime() - memo.at < PREFLIGHT_FRESH_MS) return memo.verdict;
+    const verdict = asVerdict(await evaluateGates(this.d.gates, now, { beforeLock: true }));
+    this.preflightMemo = { verdict, at: now.getTime() };
     return verdict;
   }
 

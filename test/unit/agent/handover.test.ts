@@ -230,3 +230,46 @@ test('a waiting node asks its gates once a minute, not at every lock change; the
   assert.equal((await a.reconcileOnce()).step.action, 'acquire');
   assert.deepEqual(asked, { alerts: 3, preflight: 1 }, 'our turn: every gate, as it is now');
 });
+
+test('named behind another in a wave: the pre-flight is asked while waiting, and at the turn only the lock is written', async () => {
+  const { world, clock } = inLineWith('{"next":["n3","n1"],"zones":{}}');
+  const asked = { preflight: 0 };
+  const preflight: Gate = {
+    name: 'budgets',
+    beforeLock: true,
+    check: async () => {
+      asked.preflight++;
+      return { open: true };
+    },
+  };
+  const p = ports(world, clock, 2);
+  const a = agent(world, clock, p, { ...settings, concurrency: 2 }, [preflight]);
+  assert.equal((await a.reconcileOnce()).step.action, 'wait', 'n3 takes its slot first');
+  assert.equal(asked.preflight, 1, 'asked while n3 takes its slot');
+  // n3 took its slot: its write left us first in line.
+  world.lock = `{"maxOwners":2,"locks":[${entry('n3')}]}`;
+  world.queue = '{"next":["n1"],"zones":{}}';
+  clock.advance(300);
+  assert.equal((await a.reconcileOnce()).step.action, 'acquire');
+  assert.equal(asked.preflight, 1, 'the verdict of 300 ms ago stands');
+  assert.match(world.lock ?? '', /"nodeID":"n1"/);
+});
+
+test('a pre-flight verdict older than two seconds is asked again at the turn', async () => {
+  const { world, clock } = inLineWith('{"next":["n3","n1"],"zones":{}}');
+  let open = true;
+  const preflight: Gate = {
+    name: 'budgets',
+    beforeLock: true,
+    check: async () => (open ? { open: true } : { open: false, reason: 'budget allows 0 disruptions' }),
+  };
+  const a = agent(world, clock, ports(world, clock, 2), { ...settings, concurrency: 2 }, [preflight]);
+  assert.equal((await a.reconcileOnce()).step.action, 'wait');
+  open = false;
+  world.lock = `{"maxOwners":2,"locks":[${entry('n3')}]}`;
+  world.queue = '{"next":["n1"],"zones":{}}';
+  clock.advance(2500);
+  const { step } = await a.reconcileOnce();
+  assert.equal(step.action, 'wait');
+  assert.doesNotMatch(world.lock ?? '', /"nodeID":"n1"/);
+});
