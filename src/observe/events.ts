@@ -21,6 +21,8 @@ export class NodeEvents {
   private readonly logger: Logger;
   private lastKey = '';
   private readonly sending = new Set<Promise<void>>();
+  /** The last Event's time (epoch ms): each is dated after the one before, even within one ms. */
+  private lastAt = 0;
 
   constructor(kube: Kube, node: { name: string; uid: string }, logger: Logger) {
     this.kube = kube;
@@ -29,12 +31,14 @@ export class NodeEvents {
     this.logger = logger;
   }
 
-  /** Queues an Event, dated now; the same reason and note twice in a row is recorded once. */
+  /** Sends an Event, dated now; the same reason and note twice in a row is recorded once. */
   record(type: EventType, reason: string, action: string, note: string): void {
     const key = `${reason}|${note}`;
     if (key === this.lastKey) return;
     this.lastKey = key;
-    const eventTime = microTime(new Date());
+    // Sent side by side, they are ordered by their time alone (steps recorded in one ms included).
+    this.lastAt = Math.max(Date.now(), this.lastAt + 1);
+    const eventTime = microTime(new Date(this.lastAt));
     const sent = this.send(type, reason, action, note, eventTime).finally(() => this.sending.delete(sent));
     this.sending.add(sent);
   }
