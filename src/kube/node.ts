@@ -2,7 +2,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { type NodeChange, NodeGone, type NodePort, type NodeView } from '../agent/ports.ts';
 import { type Kube, paths } from './client.ts';
 import { isConflict, isNotFound } from './errors.ts';
-import { tracked, type WatchedObject } from './watch.ts';
+import { CATCH_UP_MS, tracked, type WatchedObject } from './watch.ts';
 
 export function viewNode(node: k8s.V1Node): NodeView {
   const condition = node.status?.conditions?.find((c) => c.type === 'Ready');
@@ -27,9 +27,6 @@ export function viewNode(node: k8s.V1Node): NodeView {
 }
 
 /** Operations on the agent's own Node, each a minimal merge patch (never a whole-object write). */
-/** How long a read waits for the Node watch to show our last write before asking the API server. */
-const CATCH_UP_MS = 1000;
-
 export class NodeOps implements NodePort {
   readonly name: string;
   private readonly kube: Kube;

@@ -110,6 +110,9 @@ function watchEvents<T extends k8s.KubernetesObject>(
   };
 }
 
+/** How long a read waits for a running watch to show our last write before asking the API server. */
+export const CATCH_UP_MS = 1000;
+
 /**
  * The last state of one object as its watch showed it, for reads that need no request. It is only
  * offered while it is known current: the watch is running without a gap, and every write of ours
@@ -160,12 +163,17 @@ export class WatchedObject<T extends k8s.KubernetesObject> implements WatchEvent
       this.recent.push(rv);
       if (this.recent.length > 16) this.recent.shift();
     }
-    if (this.current()) for (const done of [...this.waiting]) done();
+    if (this.current()) this.wakeReaders();
   }
 
   gap(): void {
     this.synced = false;
     this.live = false;
+    this.wakeReaders();
+  }
+
+  /** Ends the waits of settled(): the cache is current again, or will not be soon. */
+  private wakeReaders(): void {
     for (const done of [...this.waiting]) done();
   }
 

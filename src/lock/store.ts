@@ -2,7 +2,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { AcquireOptions, Clock, LockRead } from '../agent/ports.ts';
 import { type Kube, paths } from '../kube/client.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
-import { tracked, type WatchedObject } from '../kube/watch.ts';
+import { CATCH_UP_MS, tracked, type WatchedObject } from '../kube/watch.ts';
 import type { Logger } from '../observe/log.ts';
 import {
   type AcquireOutcome,
@@ -23,9 +23,6 @@ import {
   serializeQueue,
   type Waiter,
 } from './queue.ts';
-
-/** How long a read waits for the lock watch to show our last write before asking the API server. */
-const CATCH_UP_MS = 1000;
 
 export interface LockSettings {
   namespace: string;
