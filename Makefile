@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export NODE_OPTIONS := --disable-warning=ExperimentalWarning
 
-.PHONY: all deps lint typecheck unit build testbed e2e test demo bench clean prometheus image image-tools
+.PHONY: all deps lint typecheck layers unit build testbed e2e test demo bench clean prometheus image image-tools
 
 all: test
 
@@ -21,6 +21,11 @@ lint: deps
 
 typecheck: deps
 	tsc --noEmit -p .
+
+# The folders of src/ floor by floor and what each imports; fails on an import that runs up or
+# sideways (test/unit/layers.test.ts checks the same in `make test`).
+layers: deps
+	node scripts/layers.ts
 
 unit: deps prometheus
 	node --test --test-reporter=spec 'test/unit/**/*.test.ts'
@@ -52,7 +57,7 @@ test: lint typecheck build testbed prometheus image
 	node --test --test-concurrency=1 --test-reporter=spec 'test/unit/**/*.test.ts' 'test/e2e/**/*.test.ts'
 
 demo: build testbed
-	node src/cli/demo.ts
+	node scripts/demo.ts
 
 bench: build testbed
 	for b in bench/*.ts; do node "$$b" || exit 1; done

@@ -5,8 +5,8 @@
 import { basename } from 'node:path';
 import { COMMANDS } from './cli/commands.ts';
 import { kubectlCompletion } from './cli/completion.ts';
-import { ConfigError } from './config/errors.ts';
 import { helpText, parseConfig } from './config/parse.ts';
+import { ConfigError } from './core/errors.ts';
 import { createLogger } from './observe/log.ts';
 import { wireAgent } from './wire.ts';
 

@@ -11,7 +11,7 @@ import {
   type V1Node,
   Watch,
 } from '@kubernetes/client-node';
-import { liveEntries, parseLock } from '../../src/lock/codec.ts';
+import { liveEntries, parseLock } from '../../src/core/lock/codec.ts';
 
 export interface Stamp {
   node: string;

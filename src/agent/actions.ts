@@ -3,11 +3,8 @@
  * annotation *before* the change it announces, so a kill at any instant leaves the cluster in a
  * state the next decision continues from (see the comments on ordering).
  */
-import { type LockEntry, liveEntries } from '../lock/codec.ts';
-import { NAMED_GRACE_MS, pickNext, WAITING_LABEL, type Waiter, zoneName } from '../lock/queue.ts';
-import type { Logger } from '../observe/log.ts';
-import { CYCLE_ANNOTATION, type Cycle, serializeCycle } from './cycle.ts';
-import type { Step } from './decide.ts';
+
+import { CYCLE_ANNOTATION, type Cycle, serializeCycle } from '../core/cycle.ts';
 import {
   appendHistory,
   type CycleRecord,
@@ -16,8 +13,10 @@ import {
   NEEDED_ANNOTATION,
   recordOf,
   seconds,
-} from './history.ts';
-import type { Snapshot } from './observe.ts';
+} from '../core/history.ts';
+import { type LockEntry, liveEntries } from '../core/lock/codec.ts';
+import { NAMED_GRACE_MS, pickNext, WAITING_LABEL, type Waiter, zoneName } from '../core/lock/queue.ts';
+import type { Logger } from '../core/log.ts';
 import type {
   Clock,
   Drainer,
@@ -29,7 +28,9 @@ import type {
   Notifier,
   Rebooter,
   Telemetry,
-} from './ports.ts';
+} from '../core/ports.ts';
+import type { Step } from './decide.ts';
+import type { Snapshot } from './observe.ts';
 import type { AgentSettings } from './settings.ts';
 
 export const KURED_IN_PROGRESS = 'weave.works/kured-reboot-in-progress';

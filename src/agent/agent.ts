@@ -2,17 +2,19 @@
  * The reconcile loop: observe, decide, act, then sleep until something may have changed (the
  * sentinel file, the lock, the Node, a deadline of the current step) or the --period resync.
  */
+
+import { NEEDED_ANNOTATION } from '../core/history.ts';
+import { liveEntries } from '../core/lock/codec.ts';
+import { NAMED_GRACE_MS, WAITING_LABEL, zoneName } from '../core/lock/queue.ts';
+import type { Logger } from '../core/log.ts';
+import type { Phase } from '../core/phase.ts';
+import { type Gate, NodeGone, type PodHealth, type Sentinel } from '../core/ports.ts';
 import { evaluateGates, type GatesVerdict } from '../gates/index.ts';
 import { evaluateHealth } from '../health/evaluate.ts';
 import { statusMessage as describe } from '../kube/errors.ts';
-import { liveEntries } from '../lock/codec.ts';
-import { NAMED_GRACE_MS, WAITING_LABEL, zoneName } from '../lock/queue.ts';
-import type { Logger } from '../observe/log.ts';
 import { type ActionDeps, Actions, KURED_IN_PROGRESS, KURED_MOST_RECENT } from './actions.ts';
-import { decide, type Observation, type Phase, type Step } from './decide.ts';
-import { NEEDED_ANNOTATION } from './history.ts';
+import { decide, type Observation, type Step } from './decide.ts';
 import { observe, type Snapshot } from './observe.ts';
-import { type Gate, NodeGone, type PodHealth, type Sentinel } from './ports.ts';
 import type { AgentSettings } from './settings.ts';
 
 export interface AgentDeps extends ActionDeps {
@@ -308,7 +310,7 @@ export class Agent {
     await this.notifyLongBlock(step);
     const waiting = step.action === 'wait' && step.taint === true;
     let wrote = false;
-    // In line for the lock (src/lock/queue.ts): the label says since when; taking the lock removes it.
+    // In line for the lock (src/core/lock/queue.ts): the label says since when; taking the lock removes it.
     const inLine = waiting || step.action === 'claim' || step.action === 'acquire';
     if (inLine !== WAITING_LABEL in snap.node.labels) {
       await this.d.node.setLabels({

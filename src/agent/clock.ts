@@ -1,4 +1,4 @@
-import type { Clock } from './ports.ts';
+import type { Clock } from '../core/ports.ts';
 
 export const realClock: Clock = {
   now: () => new Date(),

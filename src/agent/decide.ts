@@ -3,8 +3,10 @@
  * memory of earlier calls, so a restarted agent decides exactly as the one that was killed would
  * have. test/unit/agent/decide.test.ts reads as its state table.
  */
-import type { LockEntry } from '../lock/codec.ts';
-import type { Cycle } from './cycle.ts';
+
+import type { Cycle } from '../core/cycle.ts';
+import type { LockEntry } from '../core/lock/codec.ts';
+import type { Health, Phase } from '../core/phase.ts';
 
 export interface Observation {
   now: Date;
@@ -26,7 +28,7 @@ export interface Observation {
     /** An operator's manual stop or an unreadable value: nobody's turn comes. */
     stopped: boolean;
     /**
-     * The nodes named to take the next free slots (src/lock/queue.ts), in order; `namedMe` if we
+     * The nodes named to take the next free slots (src/core/lock/queue.ts), in order; `namedMe` if we
      * are one. They take their slots one at a time, in that order: each acquisition is one write
      * that the next named sees through its watch, so named nodes never race each other.
      */
@@ -40,9 +42,6 @@ export interface Observation {
   /** Is the node healthy again after its reboot? Only evaluated when asked (checkHealth). */
   health: Health | undefined;
 }
-
-/** What keeps a rebooted node from counting as back (the pods, an alert); retryAt when it must be asked again. */
-export type Health = { healthy: true } | { healthy: false; reason: string; retryAt?: Date };
 
 export interface Policy {
   rebootTimeoutMs: number;
@@ -101,8 +100,6 @@ export type Step =
   | { action: 'adoptLock'; uncordon: boolean }
   /** The cycle is over: remove its annotation. */
   | { action: 'forget' };
-
-export type Phase = 'idle' | 'waiting' | 'draining' | 'rebooting' | 'settling' | 'halted' | 'releasing';
 
 export function decide(o: Observation, p: Policy): Step {
   const cycle = o.node.cycle;

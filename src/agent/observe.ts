@@ -1,9 +1,9 @@
-import { acquire, describeHolders, type LockValue, liveEntries } from '../lock/codec.ts';
-import { describePause, isPaused } from '../lock/pause.ts';
-import type { Queue } from '../lock/queue.ts';
-import { CYCLE_ANNOTATION, parseCycle } from './cycle.ts';
+import { CYCLE_ANNOTATION, parseCycle } from '../core/cycle.ts';
+import { acquire, describeHolders, type LockValue, liveEntries } from '../core/lock/codec.ts';
+import { describePause, isPaused } from '../core/lock/pause.ts';
+import type { Queue } from '../core/lock/queue.ts';
+import type { LockPort, NodePort, NodeView, Sentinel } from '../core/ports.ts';
 import type { Observation } from './decide.ts';
-import type { LockPort, NodePort, NodeView, Sentinel } from './ports.ts';
 import type { AgentSettings } from './settings.ts';
 
 export interface Snapshot {

@@ -1,4 +1,4 @@
-import type { Config } from '../config/config.ts';
+import type { Config } from '../core/config.ts';
 
 /** The part of the configuration the reconcile loop reads (durations in ms), plus its own pacing. */
 export type AgentSettings = Pick<

@@ -3,15 +3,15 @@
  * and per node its cycle, since when it needs a reboot, and its recorded history.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { CYCLE_ANNOTATION, type Cycle, parseCycle } from '../agent/cycle.ts';
-import { HISTORY_ANNOTATION, NEEDED_ANNOTATION, type ParsedHistory, parseHistory } from '../agent/history.ts';
-import type { NodeView } from '../agent/ports.ts';
-import type { Config } from '../config/config.ts';
-import { ConfigError } from '../config/errors.ts';
+import type { Config } from '../core/config.ts';
+import { CYCLE_ANNOTATION, type Cycle, parseCycle } from '../core/cycle.ts';
+import { ConfigError } from '../core/errors.ts';
+import { HISTORY_ANNOTATION, NEEDED_ANNOTATION, type ParsedHistory, parseHistory } from '../core/history.ts';
+import { type LockValue, parseLock } from '../core/lock/codec.ts';
+import { PAUSE_ANNOTATION, type ParsedPause, parsePause } from '../core/lock/pause.ts';
+import type { NodeView } from '../core/ports.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { viewNode } from '../kube/node.ts';
-import { type LockValue, parseLock } from '../lock/codec.ts';
-import { PAUSE_ANNOTATION, type ParsedPause, parsePause } from '../lock/pause.ts';
 import { agentsConfig, type KubeOptions, type OperatorClients, readAgentsDaemonSet } from './connect.ts';
 
 export interface NodeFacts {

@@ -5,9 +5,9 @@
  * so `plan` judges with exactly the flags the agents run with.
  */
 import * as k8s from '@kubernetes/client-node';
-import type { Config } from '../config/config.ts';
-import { ConfigError } from '../config/errors.ts';
 import { parseConfig } from '../config/parse.ts';
+import type { Config } from '../core/config.ts';
+import { ConfigError } from '../core/errors.ts';
 import { connect, type Kube } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 

@@ -1,6 +1,7 @@
 /** `kured-ts history [NODE]`: the reboot cycles each agent recorded on its Node, newest first. */
-import type { CycleRecord } from '../agent/history.ts';
-import { ConfigError } from '../config/errors.ts';
+
+import { ConfigError } from '../core/errors.ts';
+import type { CycleRecord } from '../core/history.ts';
 import { type ClusterFacts, findNode, type NodeFacts } from './cluster.ts';
 import { data, duration, type Format, table } from './output.ts';
 

@@ -1,11 +1,11 @@
 /**
  * The order in which the agents would take the lock, under the current flags: `plan` prints it.
- * It is the agents' own order (src/lock/queue.ts): holders in a cycle first, then the active zones,
+ * It is the agents' own order (src/core/lock/queue.ts): holders in a cycle first, then the active zones,
  * first come first served (since when the node waits for the lock, or else needs its reboot), then
  * by name; --concurrency and --max-zones group the nodes into waves. A node held back by a gate of
  * its own (blocking pods, a budget) waits and leaves its place to the next, so it is listed last.
  */
-import { activeZones, inLine, type Waiter, type ZoneRule, zoneAllows } from '../lock/queue.ts';
+import { activeZones, inLine, type Waiter, type ZoneRule, zoneAllows } from '../core/lock/queue.ts';
 
 export interface Candidate extends Waiter {
   /** Holds the lock now (a cycle in progress). */

@@ -1,6 +1,6 @@
 /** Output in kubectl's formats: a padded table (default and `wide`), or the data as JSON or YAML. */
 import { stringify } from 'yaml';
-import { ConfigError } from '../config/errors.ts';
+import { ConfigError } from '../core/errors.ts';
 
 export type Format = 'table' | 'wide' | 'json' | 'yaml';
 

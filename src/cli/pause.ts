@@ -5,11 +5,9 @@
  * lock DaemonSet, retried on conflict, so an agent taking or releasing the lock meanwhile is safe.
  */
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { CYCLE_ANNOTATION, parseCycle } from '../agent/cycle.ts';
-import { ConfigError } from '../config/errors.ts';
-import { isConflict } from '../kube/errors.ts';
-import { viewNode } from '../kube/node.ts';
-import { goTime, liveEntries, parseLock, release } from '../lock/codec.ts';
+import { CYCLE_ANNOTATION, parseCycle } from '../core/cycle.ts';
+import { ConfigError } from '../core/errors.ts';
+import { goTime, liveEntries, parseLock, release } from '../core/lock/codec.ts';
 import {
   describePause,
   PAUSE_ANNOTATION,
@@ -17,7 +15,9 @@ import {
   parsePause,
   pausedLock,
   resumedLock,
-} from '../lock/pause.ts';
+} from '../core/lock/pause.ts';
+import { isConflict } from '../kube/errors.ts';
+import { viewNode } from '../kube/node.ts';
 import { readLockDaemonSet } from './cluster.ts';
 import {
   agentsConfig,

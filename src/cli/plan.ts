@@ -4,9 +4,13 @@
  * budget pre-flight per node, and an estimated duration from the recorded history. The exit code
  * says whether the rollout could proceed (0) or something blocks it (2), so it can gate a pipeline.
  */
-import type { Gate, GateVerdict } from '../agent/ports.ts';
-import type { Config } from '../config/config.ts';
-import { ConfigError } from '../config/errors.ts';
+
+import type { Config } from '../core/config.ts';
+import { ConfigError } from '../core/errors.ts';
+import { describeHolders, liveEntries } from '../core/lock/codec.ts';
+import { describePause } from '../core/lock/pause.ts';
+import { WAITING_LABEL } from '../core/lock/queue.ts';
+import type { Gate, GateVerdict } from '../core/ports.ts';
 import {
   type BudgetBlock,
   type BudgetInfo,
@@ -17,9 +21,6 @@ import {
 import { kubeBudgetSource } from '../gates/budgets-kube.ts';
 import { createGates, windowFromConfig } from '../gates/index.ts';
 import { podsGate } from '../gates/pods.ts';
-import { describeHolders, liveEntries } from '../lock/codec.ts';
-import { describePause } from '../lock/pause.ts';
-import { WAITING_LABEL } from '../lock/queue.ts';
 import type { ClusterFacts, NodeFacts } from './cluster.ts';
 import type { OperatorClients } from './connect.ts';
 import { rolloutOrder } from './order.ts';

@@ -5,7 +5,7 @@
  * stderr), 2 plan: something blocks the rollout.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError } from '../config/errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { statusMessage } from '../kube/errors.ts';
 import { type ClusterFacts, readCluster } from './cluster.ts';
 import { completionScript } from './completion.ts';

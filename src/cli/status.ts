@@ -3,9 +3,9 @@
  * credentials. Shows who holds the lock (and a pause, with its reason and age), and per node its
  * cordon state, its reboot cycle and the last thing its agent said (its latest Kubernetes Event).
  */
-import { describeHolders, liveEntries } from '../lock/codec.ts';
-import { describePause } from '../lock/pause.ts';
-import { activeZones, parseQueue, QUEUE_ANNOTATION, WAITING_LABEL, zoneName } from '../lock/queue.ts';
+import { describeHolders, liveEntries } from '../core/lock/codec.ts';
+import { describePause } from '../core/lock/pause.ts';
+import { activeZones, parseQueue, QUEUE_ANNOTATION, WAITING_LABEL, zoneName } from '../core/lock/queue.ts';
 import type { ClusterFacts } from './cluster.ts';
 import type { OperatorClients } from './connect.ts';
 import { data, type Format, table } from './output.ts';

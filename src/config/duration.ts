@@ -1,4 +1,4 @@
-import { ConfigError } from './errors.ts';
+import { ConfigError } from '../core/errors.ts';
 
 const UNIT_MS: Record<string, number> = {
   ns: 1e-6,

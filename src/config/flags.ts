@@ -3,7 +3,7 @@
  * kured-ts extras. Unlike kured (where the environment overrides the command line), a flag given
  * on the command line wins over the environment, as in most tools.
  */
-import type { Config } from './config.ts';
+import type { Config } from '../core/config.ts';
 
 export type Kind = 'string' | 'int' | 'bool' | 'duration' | 'regexp' | 'slice' | 'array';
 

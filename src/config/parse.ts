@@ -3,13 +3,13 @@
  * (kured does the opposite); every mistake is one ConfigError naming the flag and the fix.
  */
 import { Command, CommanderError, Option } from 'commander';
+import type { Config } from '../core/config.ts';
+import { ConfigError } from '../core/errors.ts';
 import { parsePrometheusUrl } from '../gates/prometheus.ts';
 import { parseDays, parseTimeOfDay } from '../gates/window.ts';
 import { resolveTimeZone } from '../gates/zoned-time.ts';
 import { hostCommand } from '../reboot/host.ts';
-import type { Config } from './config.ts';
 import { parseGoDuration } from './duration.ts';
-import { ConfigError } from './errors.ts';
 import { camel, envName, FLAGS, type FlagSpec } from './flags.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { DrainResult } from '../agent/ports.ts';
+import type { DrainResult } from '../core/ports.ts';
 
 /** What became of one pod the drain set out to evict. */
 export type PodOutcome =

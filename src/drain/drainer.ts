@@ -1,8 +1,8 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import type { Clock, Drainer, DrainOptions, DrainResult } from '../agent/ports.ts';
+import type { Logger } from '../core/log.ts';
+import type { Clock, Drainer, DrainOptions, DrainResult } from '../core/ports.ts';
 import type { Kube } from '../kube/client.ts';
 import { statusMessage } from '../kube/errors.ts';
-import type { Logger } from '../observe/log.ts';
 import { type DrainEnd, drainResult } from './drain-result.ts';
 import { type EvictionContext, evictPod } from './evict-pod.ts';
 import { listPodsOnNode } from './list-pods.ts';

@@ -1,8 +1,8 @@
 import type { V1Eviction, V1Pod } from '@kubernetes/client-node';
-import type { Clock } from '../agent/ports.ts';
+import type { Logger } from '../core/log.ts';
+import type { Clock } from '../core/ports.ts';
 import { type Kube, paths } from '../kube/client.ts';
 import { isNotFound, statusMessage } from '../kube/errors.ts';
-import type { Logger } from '../observe/log.ts';
 import type { PodOutcome } from './drain-result.ts';
 import { classifyEvictionError } from './eviction-refusal.ts';
 import { deletedLongerAgoThan, podKey } from './pod-filter.ts';

@@ -4,7 +4,7 @@
  * refuses). As a gate it runs just before the lock is taken, so a node whose drain would only
  * stall never takes a slot another node could use. `kured-ts plan` shows the same verdicts.
  */
-import type { Gate, GateVerdict } from '../agent/ports.ts';
+import type { Gate, GateVerdict } from '../core/ports.ts';
 
 export interface LabelSelector {
   matchLabels?: Record<string, string>;

@@ -1,6 +1,7 @@
 /** The gates that can hold a reboot back, built from the config in kured's order: window, Prometheus, pods. */
-import type { Gate, GateVerdict } from '../agent/ports.ts';
-import type { Config } from '../config/config.ts';
+
+import type { Config } from '../core/config.ts';
+import type { Gate, GateVerdict } from '../core/ports.ts';
 import type { Kube } from '../kube/client.ts';
 import { type BudgetSource, budgetsGate } from './budgets.ts';
 import { podsGate } from './pods.ts';

@@ -3,7 +3,7 @@
  * matches any selector holds the reboot back, as in kured. A failed list also blocks (fail closed).
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import type { Gate, GateVerdict } from '../agent/ports.ts';
+import type { Gate, GateVerdict } from '../core/ports.ts';
 import { type Kube, paths } from '../kube/client.ts';
 import { statusMessage } from '../kube/errors.ts';
 

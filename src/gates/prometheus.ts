@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { Gate, GateVerdict } from '../agent/ports.ts';
-import { ConfigError } from '../config/errors.ts';
+import { ConfigError } from '../core/errors.ts';
+import type { Gate, GateVerdict } from '../core/ports.ts';
 import { type AlertFilter, type AlertSample, blockingAlertNames, listNames } from './alerts.ts';
 import { getJson } from './http-get.ts';
 

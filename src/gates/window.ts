@@ -4,8 +4,9 @@
  * so `fr 22:00-02:00` covers Friday 22:00 to Saturday 02:00 (kured covers Friday 00:00-02:00 and
  * Friday 22:00-24:00 instead).
  */
-import type { Gate } from '../agent/ports.ts';
-import { ConfigError } from '../config/errors.ts';
+
+import { ConfigError } from '../core/errors.ts';
+import type { Gate } from '../core/ports.ts';
 import { addDays, type LocalDate, resolveTimeZone, toInstant, toLocal, weekday } from './zoned-time.ts';
 
 const DAY_NAMES = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];

@@ -2,7 +2,7 @@
  * Wall-clock arithmetic in an IANA time zone with only Intl (Node ships full ICU): reading an
  * instant's local date and time, and finding the instant(s) a local date and time names.
  */
-import { ConfigError } from '../config/errors.ts';
+import { ConfigError } from '../core/errors.ts';
 
 /** A calendar date in the zone (month 1-12). */
 export interface LocalDate {

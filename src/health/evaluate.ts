@@ -1,6 +1,6 @@
 /** Is the rebooted node healthy? Its pods first (watched), then, if asked, the Prometheus alerts (polled). */
-import type { Health } from '../agent/decide.ts';
-import type { Gate, PodHealth } from '../agent/ports.ts';
+import type { Health } from '../core/phase.ts';
+import type { Gate, PodHealth } from '../core/ports.ts';
 import { statusMessage } from '../kube/errors.ts';
 import { describeProblems } from './rules.ts';
 

@@ -5,10 +5,10 @@
  * only, and exists only while the agent follows them.
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { PodHealth } from '../agent/ports.ts';
+import type { Logger } from '../core/log.ts';
+import type { PodHealth } from '../core/ports.ts';
 import { type Kube, paths } from '../kube/client.ts';
 import { watchSelected } from '../kube/watch.ts';
-import type { Logger } from '../observe/log.ts';
 import { type PodState, podProblems } from './rules.ts';
 
 export function nodePodHealth(kube: Kube, nodeName: string, selectors: string[], logger: Logger): PodHealth {

@@ -3,9 +3,9 @@
  * watches the lock, then forgets the cycle and the next node may go. (`kured-ts resume` calls this;
  * removing the whole lock annotation, as with kured, works too.)
  */
-import { CYCLE_ANNOTATION, parseCycle } from '../agent/cycle.ts';
-import type { LockPort, NodePort } from '../agent/ports.ts';
-import { liveEntries } from '../lock/codec.ts';
+import { CYCLE_ANNOTATION, parseCycle } from '../core/cycle.ts';
+import { liveEntries } from '../core/lock/codec.ts';
+import type { LockPort, NodePort } from '../core/ports.ts';
 
 export type ReleaseHaltedOutcome = { released: true; reason: string } | { released: false; why: string };
 

@@ -4,7 +4,7 @@
  * Client certificates from a plugin are not supported: one clear line says so.
  */
 import { execFile } from 'node:child_process';
-import { ConfigError } from '../config/errors.ts';
+import { ConfigError } from '../core/errors.ts';
 
 export interface ExecConfig {
   command?: string;

@@ -1,6 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
-import type { FleetPort } from '../agent/ports.ts';
-import { WAITING_LABEL, type Waiter } from '../lock/queue.ts';
+import { WAITING_LABEL, type Waiter } from '../core/lock/queue.ts';
+import type { FleetPort } from '../core/ports.ts';
 import { type Kube, paths } from './client.ts';
 import { isNotFound } from './errors.ts';
 

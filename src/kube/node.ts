@@ -1,5 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
-import { type NodeChange, NodeGone, type NodePort, type NodeView } from '../agent/ports.ts';
+import { type NodeChange, NodeGone, type NodePort, type NodeView } from '../core/ports.ts';
 import { type Kube, paths } from './client.ts';
 import { isConflict, isNotFound } from './errors.ts';
 import { CATCH_UP_MS, tracked, type WatchedObject } from './watch.ts';

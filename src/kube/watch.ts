@@ -1,5 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
-import type { Logger } from '../observe/log.ts';
+import type { Logger } from '../core/log.ts';
 import { httpCode } from './errors.ts';
 import type { StreamResponse } from './transport.ts';
 

@@ -1,9 +1,4 @@
 import type * as k8s from '@kubernetes/client-node';
-import type { AcquireOptions, Clock, LockRead } from '../agent/ports.ts';
-import { type Kube, paths } from '../kube/client.ts';
-import { isConflict, isNotFound } from '../kube/errors.ts';
-import { CATCH_UP_MS, tracked, type WatchedObject } from '../kube/watch.ts';
-import type { Logger } from '../observe/log.ts';
 import {
   type AcquireOutcome,
   acquire,
@@ -12,8 +7,8 @@ import {
   liveEntries,
   parseLock,
   release,
-} from './codec.ts';
-import { PAUSE_ANNOTATION, parsePause, pendingManualLock } from './pause.ts';
+} from '../core/lock/codec.ts';
+import { PAUSE_ANNOTATION, parsePause, pendingManualLock } from '../core/lock/pause.ts';
 import {
   holderZones,
   parseQueue,
@@ -22,7 +17,12 @@ import {
   type Queue,
   serializeQueue,
   type Waiter,
-} from './queue.ts';
+} from '../core/lock/queue.ts';
+import type { Logger } from '../core/log.ts';
+import type { AcquireOptions, Clock, LockRead } from '../core/ports.ts';
+import { type Kube, paths } from '../kube/client.ts';
+import { isConflict, isNotFound } from '../kube/errors.ts';
+import { CATCH_UP_MS, tracked, type WatchedObject } from '../kube/watch.ts';
 
 export interface LockSettings {
   namespace: string;

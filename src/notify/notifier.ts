@@ -3,10 +3,10 @@
  * with bounded retries. It never throws, never blocks the caller, and never logs a secret.
  */
 import { readFileSync } from 'node:fs';
-import type { Notification, Notifier } from '../agent/ports.ts';
-import type { Config } from '../config/config.ts';
-import { ConfigError } from '../config/errors.ts';
-import type { Logger } from '../observe/log.ts';
+import type { Config } from '../core/config.ts';
+import { ConfigError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { Notification, Notifier } from '../core/ports.ts';
 import { DeliveryError, type Target } from './delivery.ts';
 import { slackHookToNotifyUrl } from './services/slack.ts';
 import { parseNotifyUrl } from './targets.ts';

@@ -1,5 +1,5 @@
 /** Reads a notification URL (shoutrrr syntax, as in kured's --notify-url) into a Target. */
-import { ConfigError } from '../config/errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import type { Target } from './delivery.ts';
 import { parseDiscord } from './services/discord.ts';
 import { parseGeneric } from './services/generic.ts';

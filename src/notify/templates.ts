@@ -1,5 +1,5 @@
 /** Message templates: kured's `%s` is the node name; the failure, blocked and halted templates take a second `%s`, the cause. */
-import type { Notification, NotificationKind } from '../agent/ports.ts';
+import type { Notification, NotificationKind } from '../core/ports.ts';
 
 export type MessageTemplates = Record<NotificationKind, string>;
 

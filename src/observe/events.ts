@@ -1,7 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { Logger } from '../core/log.ts';
 import { type Kube, paths } from '../kube/client.ts';
 import { statusMessage } from '../kube/errors.ts';
-import type { Logger } from './log.ts';
 
 export type EventType = 'Normal' | 'Warning';
 

@@ -1,7 +1,6 @@
 import { pino } from 'pino';
-import type { LogFormat } from '../config/config.ts';
-
-export type Logger = pino.Logger;
+import type { LogFormat } from '../core/config.ts';
+import type { Logger } from '../core/log.ts';
 
 /**
  * One line per decision. `json` is pino's native output; `text` is a compact human line

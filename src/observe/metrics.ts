@@ -4,7 +4,7 @@
  * process metrics read at scrape time (./prom.ts). One registry per instance, so tests can build as many as they like.
  */
 
-import type { Telemetry } from '../agent/ports.ts';
+import type { Telemetry } from '../core/ports.ts';
 import { Counter, collectProcessMetrics, Gauge, Histogram, Registry } from './prom.ts';
 
 export type NodePhase = Parameters<Telemetry['setPhase']>[0];

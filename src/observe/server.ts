@@ -1,8 +1,8 @@
 /** The HTTP endpoint for Prometheus and the kubelet: /metrics, /healthz, /readyz. */
 import { createServer } from 'node:http';
 import type { Registry } from 'prom-client';
-import { ConfigError } from '../config/errors.ts';
-import type { Logger } from './log.ts';
+import { ConfigError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
 
 export interface ObserveServerOptions {
   /** Empty = all interfaces, like kured's --metrics-host. */

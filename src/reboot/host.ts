@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { split } from 'shlex';
-import { ConfigError } from '../config/errors.ts';
+import { ConfigError } from '../core/errors.ts';
 
 /**
  * Runs a command on the host: split into words like a shell would (no shell runs), then executed

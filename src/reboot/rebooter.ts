@@ -1,4 +1,4 @@
-import type { Rebooter } from '../agent/ports.ts';
+import type { Rebooter } from '../core/ports.ts';
 import type { HostCommand } from './host.ts';
 
 /** --reboot-method=command: e.g. `systemctl reboot` in the host's mount namespace. */

@@ -1,8 +1,8 @@
 import { type FSWatcher, watch as fsWatch } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import type { Sentinel } from '../agent/ports.ts';
-import type { Logger } from '../observe/log.ts';
+import type { Logger } from '../core/log.ts';
+import type { Sentinel } from '../core/ports.ts';
 import type { HostCommand } from './host.ts';
 
 /** The sentinel file: its existence means a reboot is needed. Watched so a new file is seen at once. */

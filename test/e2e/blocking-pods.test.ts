@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { GateVerdict } from '../../src/agent/ports.ts';
+import type { GateVerdict } from '../../src/core/ports.ts';
 import { podsGate } from '../../src/gates/pods.ts';
 import { connect } from '../../src/kube/client.ts';
 import { type Cluster, pollUntil, startCluster } from '../../testbed/src/index.ts';

@@ -18,7 +18,7 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import type { Clock, DrainResult } from '../../src/agent/ports.ts';
+import type { Clock, DrainResult } from '../../src/core/ports.ts';
 import { createDrainer, type DrainerOptions } from '../../src/drain/drainer.ts';
 import { connect } from '../../src/kube/client.ts';
 import { type Cluster, pollUntil, startCluster } from '../../testbed/src/index.ts';

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { GateVerdict } from '../../src/agent/ports.ts';
+import type { GateVerdict } from '../../src/core/ports.ts';
 import { type PrometheusGateOptions, prometheusGate } from '../../src/gates/prometheus.ts';
 import { freePort, type RunningPrometheus, requirePrometheus, startPrometheus } from './prometheus-server.ts';
 

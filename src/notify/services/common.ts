@@ -1,5 +1,5 @@
 /** Small helpers shared by the URL parsers of the notification services. */
-import { ConfigError } from '../../config/errors.ts';
+import { ConfigError } from '../../core/errors.ts';
 
 /** A user-fixable problem with the notification URL; never echoes the URL (it holds secrets). */
 export function badUrl(flag: string, service: string, problem: string, expected: string): ConfigError {

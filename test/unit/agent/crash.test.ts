@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { Agent } from '../../../src/agent/agent.ts';
-import { CYCLE_ANNOTATION } from '../../../src/agent/cycle.ts';
 import type { AgentSettings } from '../../../src/agent/settings.ts';
+import { CYCLE_ANNOTATION } from '../../../src/core/cycle.ts';
 import { releaseHalted } from '../../../src/health/release.ts';
 import { FakeClock, Killed, plainSettings, ports, World } from '../support/fakes.ts';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Cycle } from '../../../src/agent/cycle.ts';
 import { decide, type Observation, type Step } from '../../../src/agent/decide.ts';
-import type { LockEntry } from '../../../src/lock/codec.ts';
+import type { Cycle } from '../../../src/core/cycle.ts';
+import type { LockEntry } from '../../../src/core/lock/codec.ts';
 
 const NOW = new Date('2026-11-23T12:00:00Z');
 const policy = {

@@ -6,7 +6,7 @@ import {
   MAX_RECORDS,
   parseHistory,
   recordOf,
-} from '../../../src/agent/history.ts';
+} from '../../../src/core/history.ts';
 
 const rec = (i: number): CycleRecord => ({
   start: `2026-11-23T1${i}:00:00.000Z`,

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { Agent } from '../../../src/agent/agent.ts';
-import { CYCLE_ANNOTATION } from '../../../src/agent/cycle.ts';
-import { HISTORY_ANNOTATION, NEEDED_ANNOTATION, parseHistory } from '../../../src/agent/history.ts';
 import type { AgentSettings } from '../../../src/agent/settings.ts';
+import { CYCLE_ANNOTATION } from '../../../src/core/cycle.ts';
+import { HISTORY_ANNOTATION, NEEDED_ANNOTATION, parseHistory } from '../../../src/core/history.ts';
 import { FakeClock, Killed, plainSettings, ports, World } from '../support/fakes.ts';
 
 const settings: AgentSettings = plainSettings;

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { Agent } from '../../../src/agent/agent.ts';
-import type { Clock } from '../../../src/agent/ports.ts';
 import type { AgentSettings } from '../../../src/agent/settings.ts';
+import type { Clock } from '../../../src/core/ports.ts';
 import { FakeClock, plainSettings, ports, World } from '../support/fakes.ts';
 
 const settings: AgentSettings = {

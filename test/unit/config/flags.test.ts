@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseGoDuration } from '../../../src/config/duration.ts';
-import { ConfigError } from '../../../src/config/errors.ts';
 import { envName, FLAGS } from '../../../src/config/flags.ts';
 import { parseConfig } from '../../../src/config/parse.ts';
+import { ConfigError } from '../../../src/core/errors.ts';
 
 const env = { KURED_NODE_ID: 'n1' };
 

@@ -1,8 +1,8 @@
 /** Bad input: every flag is checked before the environment, and every problem is reported at once. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError } from '../../../src/config/errors.ts';
 import { parseConfig } from '../../../src/config/parse.ts';
+import { ConfigError } from '../../../src/core/errors.ts';
 
 /** The problems parseConfig reports, one per line; [] when it accepts the input. */
 function problems(argv: string[], env: Record<string, string> = {}): string[] {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Gate } from '../../../src/agent/ports.ts';
+import type { Gate } from '../../../src/core/ports.ts';
 import {
   type BudgetInfo,
   BudgetsForbidden,

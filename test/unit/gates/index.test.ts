@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Gate, GateVerdict } from '../../../src/agent/ports.ts';
-import { ConfigError } from '../../../src/config/errors.ts';
+import { ConfigError } from '../../../src/core/errors.ts';
+import type { Gate, GateVerdict } from '../../../src/core/ports.ts';
 import { createGates, evaluateGates, type GateConfig } from '../../../src/gates/index.ts';
 
 const base: GateConfig = {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError } from '../../../src/config/errors.ts';
+import { ConfigError } from '../../../src/core/errors.ts';
 import { parseDays, parseTimeOfDay, parseWindow, windowGate } from '../../../src/gates/window.ts';
 
 const at = (iso: string): Date => new Date(iso);

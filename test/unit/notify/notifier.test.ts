@@ -4,7 +4,7 @@ import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { ConfigError } from '../../../src/config/errors.ts';
+import { ConfigError } from '../../../src/core/errors.ts';
 import { createNotifier, type NotifyConfig } from '../../../src/notify/index.ts';
 import { captureLogger, notifyConfig, type Receiver, startReceiver } from './receiver.ts';
 

@@ -1,8 +1,8 @@
 /** A local HTTP receiver for notification tests: records each request and answers from a script. */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { pino } from 'pino';
+import type { Logger } from '../../../src/core/log.ts';
 import type { NotifyConfig } from '../../../src/notify/index.ts';
-import type { Logger } from '../../../src/observe/log.ts';
 
 export interface Received {
   method: string;

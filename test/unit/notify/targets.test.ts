@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError } from '../../../src/config/errors.ts';
+import { ConfigError } from '../../../src/core/errors.ts';
 import { parseNotifyUrl, SUPPORTED_SCHEMES, slackHookToNotifyUrl } from '../../../src/notify/index.ts';
 
 const rejects = (raw: string, message: RegExp, secret?: string) =>

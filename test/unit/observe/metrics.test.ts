@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { ConfigError } from '../../../src/config/errors.ts';
+import { ConfigError } from '../../../src/core/errors.ts';
 import { AgentMetrics } from '../../../src/observe/metrics.ts';
 import { type ObserveServer, startObserveServer } from '../../../src/observe/server.ts';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { ConfigError } from '../../../src/config/errors.ts';
+import { ConfigError } from '../../../src/core/errors.ts';
 import { hostCommand } from '../../../src/reboot/host.ts';
 import { commandRebooter } from '../../../src/reboot/rebooter.ts';
 import { commandSentinel, fileSentinel } from '../../../src/reboot/sentinel.ts';

@@ -1,10 +1,28 @@
 import type { AgentSettings } from '../../../src/agent/settings.ts';
+
 /**
  * In-memory implementations of the agent's ports, for unit tests. The "cluster" they share is a
  * plain object that survives an agent being thrown away, like the real cluster survives a kill.
  * A write budget makes any write throw once spent: a kill between any two writes.
  */
 
+import {
+  type AcquireOutcome,
+  acquire,
+  liveEntries,
+  parseLock,
+  release,
+} from '../../../src/core/lock/codec.ts';
+import { parsePause } from '../../../src/core/lock/pause.ts';
+import {
+  holderZones,
+  parseQueue,
+  pickNext,
+  type Queue,
+  serializeQueue,
+  WAITING_LABEL,
+  type Waiter,
+} from '../../../src/core/lock/queue.ts';
 import type {
   Clock,
   Drainer,
@@ -20,18 +38,7 @@ import type {
   Rebooter,
   Sentinel,
   Telemetry,
-} from '../../../src/agent/ports.ts';
-import { type AcquireOutcome, acquire, liveEntries, parseLock, release } from '../../../src/lock/codec.ts';
-import { parsePause } from '../../../src/lock/pause.ts';
-import {
-  holderZones,
-  parseQueue,
-  pickNext,
-  type Queue,
-  serializeQueue,
-  WAITING_LABEL,
-  type Waiter,
-} from '../../../src/lock/queue.ts';
+} from '../../../src/core/ports.ts';
 
 export class Killed extends Error {}
 
@@ -66,7 +73,7 @@ export class World {
     taints: [],
   };
   lock: string | undefined;
-  /** The hand-over annotation beside the lock (src/lock/queue.ts). */
+  /** The hand-over annotation beside the lock (src/core/lock/queue.ts). */
   queue: string | undefined;
   /** Other nodes waiting for the lock (our own node counts when it carries the waiting label). */
   otherWaiters: Waiter[] = [];

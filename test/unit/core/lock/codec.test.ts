@@ -7,7 +7,7 @@ import {
   liveEntries,
   parseLock,
   release,
-} from '../../../src/lock/codec.ts';
+} from '../../../../src/core/lock/codec.ts';
 
 const NOW = new Date('2026-11-23T12:00:00.5Z');
 const req = (nodeID: string, concurrency = 1, ttlMs = 0) => ({

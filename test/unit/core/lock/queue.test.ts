@@ -1,7 +1,7 @@
 /** The hand-over beside the lock: who is named next, the zone rule, the annotation's format. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { acquire, parseLock } from '../../../src/lock/codec.ts';
+import { acquire, parseLock } from '../../../../src/core/lock/codec.ts';
 import {
   activeZones,
   holderZones,
@@ -10,7 +10,7 @@ import {
   serializeQueue,
   type Waiter,
   zoneAllows,
-} from '../../../src/lock/queue.ts';
+} from '../../../../src/core/lock/queue.ts';
 
 const w = (name: string, since: number, zone = 'a'): Waiter => ({ name, since, zone });
 

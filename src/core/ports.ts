@@ -2,8 +2,8 @@
  * The ports the agent depends on. Each has one adapter against the cluster or the host, and one in
  * memory for unit tests (test/unit/fakes). Nothing here imports @kubernetes/client-node.
  */
-import type { AcquireOutcome, LockEntry, LockValue } from '../lock/codec.ts';
-import type { Queue, Waiter } from '../lock/queue.ts';
+import type { AcquireOutcome, LockEntry, LockValue } from './lock/codec.ts';
+import type { Queue, Waiter } from './lock/queue.ts';
 
 /** Time, injectable so unit tests run on a fake clock. */
 export interface Clock {
@@ -112,7 +112,7 @@ export interface LockRead {
   queue: Queue;
   resourceVersion: string;
   /** The `kured-ts pause` record beside the lock (absent: not paused). */
-  pause?: import('../lock/pause.ts').ParsedPause;
+  pause?: import('./lock/pause.ts').ParsedPause;
 }
 
 export interface AcquireOptions {
@@ -122,7 +122,7 @@ export interface AcquireOptions {
   waiters?: Waiter[];
 }
 
-/** The cluster-wide lock (kured's DaemonSet annotation) and its hand-over (src/lock/queue.ts). */
+/** The cluster-wide lock (kured's DaemonSet annotation) and its hand-over (src/core/lock/queue.ts). */
 export interface LockPort {
   read(): Promise<LockRead>;
   acquire(nodeID: string, unschedulable: boolean, opts: AcquireOptions): Promise<AcquireOutcome>;
@@ -160,7 +160,7 @@ export interface EventsPort {
 /** What the agent reports as metrics (src/observe/metrics.ts implements it). */
 export interface Telemetry {
   setRebootRequired(required: boolean): void;
-  setPhase(phase: import('./decide.ts').Phase): void;
+  setPhase(phase: import('./phase.ts').Phase): void;
   setLockHolders(holders: string[]): void;
   setBlocked(gate: string | undefined): void;
   observeDrain(seconds: number, ok: boolean): void;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { acquire, liveEntries, parseLock, release } from '../../../src/lock/codec.ts';
+import { acquire, liveEntries, parseLock, release } from '../../../../src/core/lock/codec.ts';
 import {
   describePause,
   type PauseRecord,
@@ -8,7 +8,7 @@ import {
   pausedLock,
   pendingManualLock,
   resumedLock,
-} from '../../../src/lock/pause.ts';
+} from '../../../../src/core/lock/pause.ts';
 
 const NOW = new Date('2026-11-23T12:00:00Z');
 const CREATED = '2026-11-23T12:00:00Z';

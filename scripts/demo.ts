@@ -5,11 +5,11 @@
  * A live table shows each node and the lock holder; a summary checks what matters and exits.
  */
 import { AppsV1Api, CoreV1Api, PolicyV1Api, type V1Pod } from '@kubernetes/client-node';
-import { Fleet } from '../../testbed/src/fleet.ts';
-import { type Cluster, pollUntil, startCluster } from '../../testbed/src/index.ts';
-import { ClusterObserver } from '../../testbed/src/observer.ts';
-import { CYCLE_ANNOTATION } from '../agent/cycle.ts';
-import { describeHolders, parseLock } from '../lock/codec.ts';
+import { CYCLE_ANNOTATION } from '../src/core/cycle.ts';
+import { describeHolders, parseLock } from '../src/core/lock/codec.ts';
+import { Fleet } from '../testbed/src/fleet.ts';
+import { type Cluster, pollUntil, startCluster } from '../testbed/src/index.ts';
+import { ClusterObserver } from '../testbed/src/observer.ts';
 
 const NEEDING = ['node-1', 'node-3', 'node-5'];
 const LOCK = 'weave.works/kured-node-lock';
