@@ -8,6 +8,7 @@ import { kubectlCompletion } from './cli/completion.ts';
 import { helpText, parseConfig } from './config/parse.ts';
 import { ConfigError } from './core/errors.ts';
 import { createLogger } from './observe/log.ts';
+import { BUILD } from './observe/version.ts';
 import { wireAgent } from './wire.ts';
 
 /**
@@ -39,6 +40,10 @@ async function main(argv: string[]): Promise<number> {
     return (await operator()).runOperator(argv, io, 'kubectl kured-ts');
   if ((COMMANDS as readonly string[]).includes(argv[0] ?? ''))
     return (await operator()).runOperator(argv, io);
+  if (argv.includes('--version')) {
+    process.stdout.write(`kured-ts ${BUILD.version} (commit ${BUILD.revision})\n`);
+    return 0;
+  }
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(helpText());
     return 0;
@@ -51,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
       period: config.periodMs / 1000,
       concurrency: config.concurrency,
       lock: `${config.dsNamespace}/${config.dsName}`,
+      version: BUILD.version,
     },
     'kured-ts starting',
   );

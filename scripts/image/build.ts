@@ -43,6 +43,8 @@ import {
   NODE_PATH,
   nodeVersion,
   REPO_ROOT,
+  releaseVersion,
+  SOURCE_URL,
   SUITE,
 } from './spec.ts';
 
@@ -103,6 +105,7 @@ export function buildImage(opts: { out: string; arches: Arch[]; force?: boolean 
     const layout = join(out, 'oci');
     umoci('init', '--layout', layout);
     const created = new Date(epoch * 1000).toISOString();
+    const annotations = imageAnnotations(releaseVersion(), revision, created);
     const app = join(work, 'app');
     mkdirSync(join(app, 'app'), { recursive: true });
     for (const file of APP_FILES) {
@@ -155,15 +158,15 @@ export function buildImage(opts: { out: string; arches: Arch[]; force?: boolean 
         ...ENV.map((e) => `--config.env=${e}`),
         `--config.exposedports=${METRICS_PORT}/tcp`,
         '--config.workingdir=/app',
-        `--config.label=org.opencontainers.image.version=${name.tag}`,
-        `--config.label=org.opencontainers.image.revision=${revision}`,
-        '--config.label=org.opencontainers.image.source=https://github.com/kured-ts/kured-ts',
-        '--config.label=org.opencontainers.image.licenses=Apache-2.0',
+        ...Object.entries(annotations).flatMap(([k, v]) => [
+          `--config.label=${k}=${v}`,
+          `--manifest.annotation=${k}=${v}`,
+        ]),
       );
       log(`${arch} layers compressed and assembled (umoci): ${seconds(t0)}`);
     }
     umoci('gc', '--layout', layout);
-    const index = writeImageIndex(layout, name.tag, opts.arches);
+    const index = writeImageIndex(layout, name.tag, opts.arches, annotations);
 
     const platforms: ImageReport['platforms'] = {};
     const manifests = readBlob<{ manifests: Descriptor[] }>(layout, index.digest).manifests;
@@ -209,6 +212,22 @@ export function buildImage(opts: { out: string; arches: Arch[]; force?: boolean 
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * The OCI annotations of the image (on the index, each manifest, and as labels of each config): the
+ * version, the commit, and the commit's time as `created`, so the same commit gives the same digest.
+ */
+export function imageAnnotations(version: string, revision: string, created: string): Record<string, string> {
+  return {
+    'org.opencontainers.image.title': 'kured-ts',
+    'org.opencontainers.image.description': 'Kubernetes reboot daemon: a drop-in replacement for kured',
+    'org.opencontainers.image.version': version,
+    'org.opencontainers.image.revision': revision,
+    'org.opencontainers.image.source': SOURCE_URL,
+    'org.opencontainers.image.created': created,
+    'org.opencontainers.image.licenses': 'Apache-2.0',
+  };
 }
 
 /** /usr/local/bin/node and its licence, from the npm registry's node-linux-<cpu> package. */

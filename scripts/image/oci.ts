@@ -67,7 +67,12 @@ export function writeBlob(layout: string, mediaType: string, value: unknown): De
  * Replaces the layout's per-architecture tags by one multi-architecture image index tagged `tag`:
  * what `skopeo copy --all` pushes and what a node pulls its own architecture from.
  */
-export function writeImageIndex(layout: string, tag: string, arches: string[]): Descriptor {
+export function writeImageIndex(
+  layout: string,
+  tag: string,
+  arches: string[],
+  annotations: Record<string, string> = {},
+): Descriptor {
   const byTag = new Map(
     readIndex(layout).manifests.map((d) => [d.annotations?.['org.opencontainers.image.ref.name'], d]),
   );
@@ -81,7 +86,12 @@ export function writeImageIndex(layout: string, tag: string, arches: string[]): 
       platform: { architecture: arch, os: 'linux' },
     };
   });
-  const index = writeBlob(layout, INDEX_TYPE, { schemaVersion: 2, mediaType: INDEX_TYPE, manifests });
+  const index = writeBlob(layout, INDEX_TYPE, {
+    schemaVersion: 2,
+    mediaType: INDEX_TYPE,
+    manifests,
+    annotations,
+  });
   const top = { ...index, annotations: { 'org.opencontainers.image.ref.name': tag } };
   writeFileSync(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [top] }));
   return index;

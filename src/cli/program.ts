@@ -7,6 +7,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../core/errors.ts';
 import { statusMessage } from '../kube/errors.ts';
+import { BUILD } from '../observe/version.ts';
 import { type ClusterFacts, readCluster } from './cluster.ts';
 import { completionScript } from './completion.ts';
 import { connectOperator, type KubeOptions, type OperatorClients } from './connect.ts';
@@ -35,6 +36,11 @@ export async function runOperator(argv: string[], io: Io, name = 'kured-ts'): Pr
   const line = (s: string) => io.out(s.endsWith('\n') ? s : `${s}\n`);
   const program = new Command(name)
     .description('Operator commands of kured-ts, the Kubernetes reboot daemon')
+    .version(
+      `kured-ts ${BUILD.version} (commit ${BUILD.revision})`,
+      '--version',
+      'print the version and the commit it was built from',
+    )
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: () => {} })
     .showSuggestionAfterError(true)

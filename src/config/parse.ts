@@ -225,6 +225,7 @@ export function helpText(): string {
   const program = new Command('kured-ts').description(
     'Kubernetes reboot daemon: a drop-in replacement for kured.\nEvery flag can also be set as KURED_<FLAG_NAME> (e.g. --ds-name -> KURED_DS_NAME); a flag on the command line wins.\nOperator commands (also as the kubectl plugin `kubectl kured-ts`): status, plan, pause, resume, history, completion; `kured-ts <command> --help` for each.',
   );
+  program.option('--version', 'print the version and the commit it was built from');
   for (const spec of FLAGS) program.addOption(option(spec));
   return program.helpInformation();
 }

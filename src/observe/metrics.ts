@@ -6,6 +6,7 @@
 
 import type { Telemetry } from '../core/ports.ts';
 import { Counter, collectProcessMetrics, Gauge, Histogram, Registry } from './prom.ts';
+import { BUILD } from './version.ts';
 
 export type NodePhase = Parameters<Telemetry['setPhase']>[0];
 export const NODE_PHASES: readonly NodePhase[] = [
@@ -110,6 +111,15 @@ export class AgentMetrics implements Telemetry {
       buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800],
       registers,
     });
+    // The usual *_build_info form: always 1, the facts are in the labels (join on them in queries).
+    new Gauge({
+      name: 'kured_ts_build_info',
+      help: 'The version of kured-ts and the git commit it was built from (always 1).',
+      labelNames: ['version', 'revision'],
+      registers,
+    })
+      .labels(BUILD.version, BUILD.revision)
+      .set(1);
     this.setHalted(undefined);
     this.setRebootRequired(false);
     this.setPhase('idle');
