@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export NODE_OPTIONS := --disable-warning=ExperimentalWarning
 
-.PHONY: all deps lint typecheck layers unit build testbed e2e test demo bench clean prometheus image image-tools
+.PHONY: all deps lint typecheck layers unit build testbed e2e test demo bench clean prometheus image image-tools realnode realnode-tools
 
 all: test
 
@@ -41,6 +41,14 @@ prometheus:
 testbed: deps
 	node testbed/src/cli.ts build
 
+# Debian's qemu, mmdebstrap, socat and e2fsprogs for the testbed's real node (a VM under TCG).
+realnode-tools:
+	bash scripts/ensure-realnode-tools.sh
+
+# The real node's guest (Debian root fs, kernel) and kubelet: built once (~3 min, then ~1 min for kubelet on the control plane's warm Go cache), then cached.
+realnode: deps testbed realnode-tools
+	node testbed/src/realnode/build-cli.ts
+
 # Debian's mmdebstrap, umoci and skopeo build the image; podman with runc runs it in the e2e tests.
 image-tools:
 	bash scripts/image/ensure-tools.sh
@@ -50,10 +58,10 @@ image-tools:
 image: build image-tools
 	node scripts/image/build.ts
 
-e2e: build testbed prometheus image
+e2e: build testbed prometheus image realnode
 	node --test --test-concurrency=1 --test-reporter=spec 'test/e2e/**/*.test.ts'
 
-test: lint typecheck build testbed prometheus image
+test: lint typecheck build testbed prometheus image realnode
 	node --test --test-concurrency=1 --test-reporter=spec 'test/unit/**/*.test.ts' 'test/e2e/**/*.test.ts'
 
 demo: build testbed

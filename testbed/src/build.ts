@@ -202,7 +202,7 @@ async function checkGo(): Promise<string> {
   }
 }
 
-function kubeVersionLdflags(): string {
+export function kubeVersionLdflags(): string {
   const gomod = fs.readFileSync(path.join(TOOLS_DIR, 'kube', 'go.mod'), 'utf8');
   const version = /\bk8s\.io\/kubernetes (v\d+\.(\d+)\.\d+)/.exec(gomod);
   if (!version)
