@@ -1,6 +1,8 @@
 /**
  * The fleet at scale (issue 8): 30 and 100 simulated nodes, each with its own agent, 20 of them
- * needing a reboot, at --concurrency=1, --concurrency=3 and --concurrency=5 --max-zones=1.
+ * needing a reboot, at --concurrency=1, --concurrency=3 and --concurrency=5 --max-zones=1; patch
+ * day (issue 18, bench/patchday.ts): 1,000 and 5,000 nodes, 20% of them needing a reboot at once,
+ * at --concurrency=1, 10 and 50 --max-zones=1, as timed slices (the first hand-overs).
  *
  * Checks (a failure exits 1): never more than c nodes disrupted (cordoned or not Ready), never more
  * zones than allowed, each needed reboot exactly once, nodes not needing one never cordoned, all
@@ -21,7 +23,19 @@
  * wait would add the simulated DaemonSet pod's restart (tens of seconds under load) to every cycle,
  * which says nothing about the coordination measured here (docs/healthy-return.md).
  *
- * Environment: FLEET_NODES (default 30,100), FLEET_REBOOTS (20), FLEET_IDLE_SECONDS (60).
+ * Besides, from kube-apiserver's own metrics: the first rush (every node needing a reboot getting in
+ * line at once: its requests and 429s), and after it, per hand-over, the watch events and bytes the
+ * server delivered (all watchers, by resource), the LIST of waiting nodes in bytes, the server's CPU
+ * and p99 request latency against an idle minute; first come first served (each node's wait against
+ * its place in line); with a slice, the cost of letting the rest of the line go.
+ *
+ * Above 200 nodes the simulated kubelets are quiet (testbed/src/scale.ts QUIET_LIVENESS: kwok renews
+ * each Lease every 15 min and heartbeats each Node's status every 30 min instead of every 10 s and
+ * 10 min), so that what the API server does is the agents' work, not thousands of heartbeats.
+ *
+ * Environment: FLEET_NODES (default 30,100), FLEET_REBOOTS (20, or a share such as 20%),
+ * FLEET_SETTINGS (1,3,5z1: concurrency, z = --max-zones), FLEET_SLICE (hand-overs measured per
+ * setting, whole waves; default all), FLEET_IDLE_SECONDS (60).
  */
 
 import { mkdirSync, rmSync } from 'node:fs';
@@ -34,19 +48,32 @@ import { ConfigError } from '../src/core/errors.ts';
 import { liveEntries, parseLock } from '../src/core/lock/codec.ts';
 import { Fleet } from '../testbed/src/fleet.ts';
 import { type Cluster, startCluster, ZONE_LABEL } from '../testbed/src/index.ts';
+import { QUIET_LIVENESS } from '../testbed/src/scale.ts';
 import { InProcessAgents } from './support/agents.ts';
 import {
   agentRequests,
+  apiServerCpu,
   formatVerbs,
+  listBytes,
   openWatches,
   requestCounts,
+  requestLatencyQuantile,
   scrape,
+  tooManyRequests,
+  type WatchTraffic,
+  watchTraffic,
 } from './support/apiserver-metrics.ts';
 import { FleetObserver } from './support/observer.ts';
 import { cpuSeconds, formatSpread, rssMb, type Spread, spread } from './support/proc.ts';
 
 const SIZES = (process.env.FLEET_NODES ?? '30,100').split(',').map(Number);
-const K = Number(process.env.FLEET_REBOOTS ?? 20);
+const REBOOTS = process.env.FLEET_REBOOTS ?? '20';
+/** How many of n nodes need a reboot: FLEET_REBOOTS, a count or a share (`20%`). */
+const rebootsFor = (n: number) =>
+  REBOOTS.endsWith('%') ? Math.round((n * Number(REBOOTS.slice(0, -1))) / 100) : Number(REBOOTS);
+const SLICE = Number(process.env.FLEET_SLICE ?? Infinity);
+/** Above this size the simulated kubelets are quiet (see the header). */
+const QUIET_ABOVE = 200;
 const IDLE_S = Number(process.env.FLEET_IDLE_SECONDS ?? 60);
 const REBOOT_DELAY_MS = 2000;
 /** Outside the cluster's temp dir, which goes with the cluster: the agents' logs of the last run. */
@@ -57,7 +84,12 @@ interface Setting {
   concurrency: number;
   maxZones?: number;
 }
-const SETTINGS: Setting[] = [{ concurrency: 1 }, { concurrency: 3 }, { concurrency: 5, maxZones: 1 }];
+/** `1,3,5z1`: a concurrency each, `z<n>` adds --max-zones=<n>. */
+const SETTINGS: Setting[] = (process.env.FLEET_SETTINGS ?? '1,3,5z1').split(',').map((x) => {
+  const m = /^(\d+)(?:z(\d+))?$/.exec(x.trim());
+  if (!m) throw new Error(`FLEET_SETTINGS: "${x}" is not a concurrency such as 5 or 5z1`);
+  return { concurrency: Number(m[1]), ...(m[2] ? { maxZones: Number(m[2]) } : {}) };
+});
 const label = (s: Setting) => `c=${s.concurrency}${s.maxZones ? ` max-zones=${s.maxZones}` : ''}`;
 
 interface Idle {
@@ -67,6 +99,9 @@ interface Idle {
   realCpuPct: number;
   realRssMb: number;
   breakdown: string;
+  /** The API server's p99 request latency (s) and CPU (share of a core) over the idle minute. */
+  p99?: number;
+  apiCpu: number;
 }
 interface Rollout {
   setting: string;
@@ -80,6 +115,15 @@ interface Rollout {
   requestsPerHandover?: number;
   dsWritesPerHandover?: number;
   conflictsPerHandover?: number;
+  /** The hand-overs measured, when a timed slice of the rollout. */
+  slice?: number;
+  dsWatchEventsPerHandover?: number;
+  dsWatchBytesPerHandover?: number;
+  listBytesPerHandover?: number;
+  rush429?: number;
+  p99?: number;
+  apiCpu?: number;
+  fairness?: string;
   events?: number;
   maxDisrupted?: number;
   maxZones?: number;
@@ -87,6 +131,7 @@ interface Rollout {
 }
 interface SizeResult {
   nodes: number;
+  reboots: number;
   cycleMs?: number;
   idle?: Idle;
   rollouts: Rollout[];
@@ -135,9 +180,20 @@ async function until(what: string, ok: () => boolean, timeoutMs: number): Promis
 }
 
 async function runSize(nodes: number): Promise<SizeResult> {
-  console.log(`\n=== ${nodes} nodes, ${K} needing a reboot (reboot delay ${REBOOT_DELAY_MS} ms) ===`);
-  const result: SizeResult = { nodes, rollouts: [] };
-  const cluster = await startCluster({ nodes, rebootDelayMs: REBOOT_DELAY_MS });
+  const k = rebootsFor(nodes);
+  if (!Number.isInteger(k) || k < 1 || nodes < k + 3)
+    throw new Error(`FLEET_NODES/FLEET_REBOOTS: ${k} reboots do not fit ${nodes} nodes`);
+  const quiet = nodes > QUIET_ABOVE;
+  console.log(
+    `\n=== ${nodes} nodes, ${k} needing a reboot (reboot delay ${REBOOT_DELAY_MS} ms${quiet ? `; quiet kubelets: Lease every ${QUIET_LIVENESS.leaseDurationSeconds / 4} s, status every ${QUIET_LIVENESS.heartbeatMs! / 1000} s` : ''}) ===`,
+  );
+  const result: SizeResult = { nodes, reboots: k, rollouts: [] };
+  const started = Date.now();
+  const cluster = await startCluster({
+    nodes,
+    rebootDelayMs: REBOOT_DELAY_MS,
+    ...(quiet ? { liveness: QUIET_LIVENESS } : {}),
+  });
   const observer = new FleetObserver(cluster.kubeConfig(), LOCK, ZONE_LABEL);
   // The lock's DaemonSet, as the chart makes it (with a pod on every node); it goes with its Fleet.
   const lockOwner = new Fleet(cluster);
@@ -145,12 +201,16 @@ async function runSize(nodes: number): Promise<SizeResult> {
     const kubeconfig = await agentIdentity(cluster);
     await lockOwner.createLockDaemonSet();
     await observer.start();
+    console.log(
+      `  testbed up with ${nodes} nodes and the lock DaemonSet's ${nodes} pods Ready in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    );
     const watchesWithoutAgents = openWatches(await scrape(cluster));
     for (const [i, setting] of SETTINGS.entries()) {
       const r = await runSetting(cluster, observer, kubeconfig, setting, {
         first: i === 0,
         result,
         watchesWithoutAgents,
+        k,
       });
       result.rollouts.push(r);
       if (r.available && r.safe === false) {
@@ -187,7 +247,7 @@ async function runSetting(
   observer: FleetObserver,
   kubeconfig: string,
   setting: Setting,
-  ctx: { first: boolean; result: SizeResult; watchesWithoutAgents: number },
+  ctx: { first: boolean; result: SizeResult; watchesWithoutAgents: number; k: number },
 ): Promise<Rollout> {
   const name = label(setting);
   console.log(`\n--- ${name} ---`);
@@ -196,10 +256,11 @@ async function runSetting(
     console.log('  not available: this agent has no --max-zones flag');
     return { setting: name, available: false };
   }
+  const { k } = ctx;
   const c = setting.concurrency;
   const all = cluster.nodes;
   const realNode = all.at(-1)!;
-  const needing = all.slice(0, K);
+  const needing = all.slice(0, k);
   const real = new Fleet(cluster, {
     args: ['--period=1h', '--post-reboot-timeout=0', `--concurrency=${c}`, ...zoneFlag],
     kubeconfig,
@@ -220,18 +281,28 @@ async function runSetting(
   const load = new LoadSampler();
   try {
     real.start(realNode);
+    const startedAt = Date.now();
     await agents.startAll(all.filter((n) => n !== realNode));
-    if (!(await until('every agent to read the cluster once', () => agents.allReady(), 120_000)))
+    // Each agent's first look is two GETs: 120 s for a hundred, 50 ms more per agent beyond.
+    const startLimit = 120_000 + Math.max(0, all.length - 100) * 50;
+    if (!(await until('every agent to read the cluster once', () => agents.allReady(), startLimit)))
       throw new Error('agents did not start');
+    console.log(
+      `  ${all.length} agents started and read the cluster in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`,
+    );
     await sleep(5000); // the real process is ready too, the start-up reads are over
 
     if (ctx.first) {
       ctx.result.idle = await measureIdle(cluster, real.pid(realNode)!, ctx.watchesWithoutAgents);
-      ctx.result.cycleMs = await measureCycle(cluster, observer, all.slice(K, K + 2));
+      ctx.result.cycleMs = await measureCycle(cluster, observer, all.slice(k, k + 2));
     }
     const cycleMs = ctx.result.cycleMs!;
     const zoneOf = setting.maxZones ? (n: string) => observer.zone(n) : undefined;
-    const sizes = waveSizes(needing, c, zoneOf);
+    const allSizes = waveSizes(needing, c, zoneOf);
+    // A timed slice: the first waves holding at least FLEET_SLICE hand-overs (whole waves).
+    const sizes = sliceWaves(allSizes, SLICE);
+    const sliced = sizes.length < allSizes.length;
+    const target = sizes.reduce((a, b) => a + b, 0);
     const waves = sizes.length;
     const limitMs = waves * cycleMs;
     // On this machine simultaneous cycles share 2 cores with every agent and the control plane, so
@@ -247,23 +318,73 @@ async function runSetting(
     }
     const waveLimitMs = c > 1 ? sizes.reduce((sum, size) => sum + waveMs.get(size)!, 0) : undefined;
 
-    // The rollout: K sentinels at once.
+    // The rollout: k sentinels at once.
     const rebootsBefore = new Map(all.map((n) => [n, cluster.rebootCount(n)]));
     observer.reset();
+    const warnings0 = agents.warnings.length;
+    const errors0 = agents.errors.length;
     const m0 = await scrape(cluster);
     const realCpu0 = cpuSeconds(real.pid(realNode)!);
     const t0 = Date.now();
     for (const n of needing) cluster.requireReboot(n);
+    // The first rush: until every node needing a reboot got in line (or took the lock meanwhile).
+    const inLine = () =>
+      needing.every((n) => observer.lineSince.has(n) || observer.acquires.some((a) => a.node === n));
+    const rushLimit = 60_000 + k * 100;
+    const rushed = await until('every node to get in line', inLine, rushLimit);
+    const rushMs = Date.now() - t0;
+    const mRush = await scrape(cluster);
+    const tRush = Date.now();
+    const releasedAfterRush = () => observer.releases.filter((r) => r.at >= tRush).length;
     const done = () =>
-      needing.every((n) => rebootedAndBack(cluster, observer, n, rebootsBefore.get(n)!)) &&
-      observer.lockHolders().length === 0;
-    const finished = await until('the rollout', done, Math.max(240_000, 4 * limitMs));
-    const lastRelease = Math.max(...observer.releases.map((r) => r.at), t0);
+      sliced
+        ? observer.releases.length >= target
+        : needing.every((n) => rebootedAndBack(cluster, observer, n, rebootsBefore.get(n)!)) &&
+          observer.lockHolders().length === 0;
+    const finished = await until(
+      sliced ? `the first ${target} hand-overs` : 'the rollout',
+      done,
+      Math.max(240_000, 4 * (waveLimitMs ?? limitMs)),
+    );
+    const lastRelease = sliced
+      ? (observer.releases[target - 1]?.at ?? Date.now())
+      : Math.max(...observer.releases.map((r) => r.at), t0);
     const rolloutMs = (finished ? lastRelease : Date.now()) - t0;
     const m1 = await scrape(cluster);
     const realCpu = cpuSeconds(real.pid(realNode)!) - realCpu0;
+    const steadyHandovers = Math.max(1, releasedAfterRush());
+    const acquiredInSlice = new Set(observer.acquires.map((a) => a.node));
+
+    // Fairness, read before the line is let go: each node's wait against its place in line.
+    const fairness = lineFairness(observer, needing, setting.maxZones ? zoneOf : undefined);
+
+    // A slice ends the rollout early: the nodes still in line lose their sentinel (their reboot is
+    // no longer needed) and leave the line; the cycles under way finish.
+    let leftLine: { ms: number; ok: boolean; requests: number } | undefined;
+    if (sliced) {
+      const left = needing.filter((n) => !observer.acquires.some((a) => a.node === n));
+      const mLeave = await scrape(cluster);
+      const tLeave = Date.now();
+      for (const n of left) rmSync(cluster.sentinelPath(n), { force: true });
+      const ok = await until(
+        'the line to empty and the cycles under way to finish',
+        () =>
+          observer.waitingNodes().length === 0 &&
+          observer.lockHolders().length === 0 &&
+          [...observer.acquires.map((a) => a.node)].every((n) =>
+            rebootedAndBack(cluster, observer, n, rebootsBefore.get(n)!),
+          ),
+        240_000 + left.length * 100,
+      );
+      leftLine = {
+        ms: Date.now() - tLeave,
+        ok,
+        requests: agentRequests(mLeave, await scrape(cluster)),
+      };
+    }
     await sleep(3000); // a second reboot would show now
     const events = await agentEvents(cluster, t0);
+    const rebooted = sliced ? needing.filter((n) => acquiredInSlice.has(n)) : needing;
 
     // Hand-over: each cordon of the rollout after the first wave, from the lock release before it.
     const handovers: number[] = [];
@@ -271,45 +392,79 @@ async function runSetting(
       const before = observer.releases.filter((r) => r.at <= cordon.at).at(-1);
       if (before) handovers.push(cordon.at - before.at);
     }
-    const rc = requestCounts(m0, m1);
-    const requests = agentRequests(m0, m1);
+    // The whole window (the first rush included) and the steady part after it, per hand-over.
+    const rc = requestCounts(mRush, m1);
+    const requests = agentRequests(mRush, m1);
+    const rushRequests = agentRequests(m0, mRush);
+    const watch = watchTraffic(mRush, m1);
+    const lists = listBytes(mRush, m1, 'nodes');
+    const throttled = { rush: tooManyRequests(m0, mRush), after: tooManyRequests(mRush, m1) };
+    const p99 = requestLatencyQuantile(m0, m1, 0.99);
+    const apiCpu = apiServerCpu(m0, m1) / ((Date.now() - t0) / 1000);
+    const ho = steadyHandovers;
+    const per = (x: number) => (x / ho).toFixed(1);
+    const warnLines = agents.warnings.slice(warnings0);
+    const errLines = agents.errors.slice(errors0);
+    const agent429 = [...warnLines, ...errLines].filter((l) => /\b429\b/.test(l)).length;
 
     console.log(
-      `  rollout of ${K} nodes: ${(rolloutMs / 1000).toFixed(1)} s; physical limit ${waves} waves${setting.maxZones ? ' (zone by zone)' : ''} x ${(cycleMs / 1000).toFixed(1)} s = ${(limitMs / 1000).toFixed(1)} s -> ${(rolloutMs / limitMs).toFixed(2)}x (target <= 1.15x)`,
+      `  first rush: ${k} nodes in line ${rushed ? `after ${(rushMs / 1000).toFixed(1)} s` : 'NOT all in line'}; agents' requests ${rushRequests} (${(rushRequests / k).toFixed(1)} per node); HTTP 429 from the API server: ${throttled.rush} (target: nearly none)`,
+    );
+    console.log(
+      `  ${sliced ? `timed slice: the first ${target} of ${k} hand-overs (${waves} waves of [${sizes.join(', ')}]), the rest of the line then let go` : `rollout of ${k} nodes`}: ${(rolloutMs / 1000).toFixed(1)} s; physical limit ${waves} waves${setting.maxZones ? ' (zone by zone)' : ''} x ${(cycleMs / 1000).toFixed(1)} s = ${(limitMs / 1000).toFixed(1)} s -> ${(rolloutMs / limitMs).toFixed(2)}x (target <= 1.15x)`,
     );
     if (waveLimitMs !== undefined) {
       console.log(
-        `  against the waves [${sizes.join(', ')}] each measured alone = ${(waveLimitMs / 1000).toFixed(1)} s -> ${(rolloutMs / waveLimitMs).toFixed(2)}x`,
+        `  against the waves [${sizes.join(', ')}] each measured alone = ${(waveLimitMs / 1000).toFixed(1)} s -> ${(rolloutMs / waveLimitMs).toFixed(2)}x (target <= 1.15x)`,
       );
     }
     const h = spread(handovers);
     console.log(
-      `  hand-over (lock released -> next node cordoned): ${formatSpread(h)} (target at 100 nodes: median < 1000, p95 < 2000)`,
+      `  hand-over (lock released -> next node cordoned): ${formatSpread(h)} (target: median < 1000, p95 < 2000)`,
     );
     console.log(
-      `  agents' API requests: ${requests} = ${(requests / K).toFixed(1)} per hand-over (K=${K} lock hand-overs)`,
+      `  after the rush, per hand-over (${ho} hand-overs): agents' API requests ${per(requests)}; lock writes ${per(rc.dsWrites)}, 409s ${(rc.dsConflicts / ho).toFixed(2)}`,
+    );
+    console.log(`    DaemonSet requests, all clients: ${formatVerbs(rc.dsByVerb, ho)}`);
+    console.log(`    Node requests (not status), all clients: ${formatVerbs(rc.nodeByVerb, ho)}`);
+    console.log(`    watch events delivered (all watchers), per hand-over: ${formatWatch(watch, ho)}`);
+    console.log(
+      `    LIST of nodes (the waiting nodes' metadata): ${(lists.lists / ho).toFixed(2)} lists, ${Math.round(lists.bytes / ho)} bytes per hand-over (${lists.lists ? Math.round(lists.bytes / lists.lists) : 0} bytes each); 429s ${throttled.after}`,
     );
     console.log(
-      `  DaemonSet (lock) writes: ${(rc.dsWrites / K).toFixed(1)} per hand-over (target <= ${c + 1}); 409 conflicts on it: ${(rc.dsConflicts / K).toFixed(2)} per hand-over (target <= 1)`,
+      `  API server: CPU ${(apiCpu * 100).toFixed(0)}% of a core over the rollout; p99 request latency ${fmtSeconds(p99)} (idle: ${fmtSeconds(ctx.result.idle?.p99)}; target within 2x)`,
     );
-    console.log(`  DaemonSet requests, all clients, per hand-over: ${formatVerbs(rc.dsByVerb, K)}`);
-    console.log(`  Node requests (not status), all clients, per hand-over: ${formatVerbs(rc.nodeByVerb, K)}`);
-    console.log(`  Events posted by the agents: ${events} (${(events / K).toFixed(1)} per rebooted node)`);
+    console.log(
+      `  Events posted by the agents: ${events} (${(events / rebooted.length).toFixed(1)} per rebooted node)`,
+    );
     console.log(
       `  the real agent process (${realNode}, waiting nothing): CPU ${realCpu.toFixed(2)} s over the rollout, RSS ${rssMb(real.pid(realNode)!).toFixed(1)} MB`,
     );
-    if (agents.errors.length)
-      console.log(`  agent error lines: ${agents.errors.length}, first: ${agents.errors[0]!.trim()}`);
-    if (agents.warnings.length)
-      console.log(`  agent warning lines: ${agents.warnings.length}, first: ${agents.warnings[0]!.trim()}`);
+    console.log(
+      `  agents' warning lines ${warnLines.length}, error lines ${errLines.length}, of which naming HTTP 429: ${agent429}`,
+    );
+    if (errLines.length) console.log(`    first error: ${errLines[0]!.trim().slice(0, 300)}`);
+    if (warnLines.length) console.log(`    first warning: ${warnLines[0]!.trim().slice(0, 300)}`);
+    if (fairness) console.log(`  ${fairness.line}`);
+    if (leftLine)
+      console.log(
+        `  the rest of the line let go: empty and every cycle under way finished ${leftLine.ok ? `in ${(leftLine.ms / 1000).toFixed(1)} s` : 'NOT in time'}; agents' requests meanwhile ${leftLine.requests}`,
+      );
 
     // Safety.
     const counts = all.map((n) => [n, cluster.rebootCount(n) - rebootsBefore.get(n)!] as const);
-    const wrongCount = counts.filter(([n, d]) => d !== (needing.includes(n) ? 1 : 0));
-    const strayCordons = observer.cordons.filter((x) => !needing.includes(x.node)).map((x) => x.node);
+    const wrongCount = counts.filter(([n, d]) => d !== (rebooted.includes(n) ? 1 : 0));
+    const strayCordons = observer.cordons.filter((x) => !rebooted.includes(x.node)).map((x) => x.node);
     const lock = await readLock(cluster);
     const stillDown = all.filter((n) => observer.cordoned(n) || !observer.ready(n));
-    let safe = check(finished, `the rollout finished (every needed reboot done, lock released)`);
+    let safe = check(
+      finished,
+      sliced
+        ? `the first ${target} hand-overs happened`
+        : `the rollout finished (every needed reboot done, lock released)`,
+    );
+    if (leftLine)
+      safe = check(leftLine.ok, 'the line emptied once let go, the cycles under way finished') && safe;
     safe =
       check(
         observer.maxDisrupted <= c,
@@ -325,12 +480,12 @@ async function runSetting(
     safe =
       check(
         wrongCount.length === 0,
-        `each needed reboot exactly once, no other (${wrongCount.length ? wrongCount.map(([n, d]) => `${n}: ${d}`).join(', ') : `${K} reboots`})`,
+        `each reboot that took the lock exactly once, no other (${wrongCount.length ? wrongCount.map(([n, d]) => `${n}: ${d}`).join(', ') : `${rebooted.length} reboots`})`,
       ) && safe;
     safe =
       check(
         strayCordons.length === 0,
-        `nodes not needing a reboot never cordoned${strayCordons.length ? ` (${strayCordons.join(', ')})` : ''}`,
+        `nodes not rebooting never cordoned${strayCordons.length ? ` (${strayCordons.join(', ')})` : ''}`,
       ) && safe;
     safe =
       check(
@@ -339,6 +494,7 @@ async function runSetting(
       ) && safe;
     const loadLine = load.stop();
     console.log(`  ${loadLine}`);
+    const ds = watch.get('daemonsets') ?? { events: 0, bytes: 0 };
     return {
       setting: name,
       available: true,
@@ -346,13 +502,21 @@ async function runSetting(
       rolloutMs,
       limitMs,
       ...(waveLimitMs !== undefined ? { waveLimitMs } : {}),
+      ...(sliced ? { slice: target } : {}),
       handover: h,
-      requestsPerHandover: requests / K,
-      dsWritesPerHandover: rc.dsWrites / K,
-      conflictsPerHandover: rc.dsConflicts / K,
+      requestsPerHandover: requests / ho,
+      dsWritesPerHandover: rc.dsWrites / ho,
+      conflictsPerHandover: rc.dsConflicts / ho,
+      dsWatchEventsPerHandover: ds.events / ho,
+      dsWatchBytesPerHandover: ds.bytes / ho,
+      listBytesPerHandover: lists.bytes / ho,
+      rush429: throttled.rush,
+      ...(p99 !== undefined ? { p99 } : {}),
+      apiCpu,
       events,
       maxDisrupted: observer.maxDisrupted,
       maxZones: observer.maxZones,
+      ...(fairness ? { fairness: fairness.summary } : {}),
       load: loadLine,
     };
   } finally {
@@ -361,6 +525,85 @@ async function runSetting(
     await agents.close();
     await real.stopAll();
   }
+}
+
+/**
+ * The first waves holding at least `slice` hand-overs, and at least two waves (a hand-over is from
+ * one wave to the next); all of them when the slice is not smaller.
+ */
+function sliceWaves(sizes: number[], slice: number): number[] {
+  const out: number[] = [];
+  let n = 0;
+  for (const s of sizes) {
+    if (n >= slice && out.length >= 2) break;
+    out.push(s);
+    n += s;
+  }
+  return out;
+}
+
+function fmtSeconds(s: number | undefined): string {
+  return s === undefined ? '-' : `${Math.round(s * 1000)} ms`;
+}
+
+function formatWatch(m: Map<string, WatchTraffic>, per: number): string {
+  return [...m]
+    .filter(([, t]) => t.events > 0)
+    .sort((a, b) => b[1].events - a[1].events)
+    .map(([r, t]) => `${r} ${(t.events / per).toFixed(1)} (${(t.bytes / per / 1024).toFixed(1)} KiB)`)
+    .join(', ');
+}
+
+/**
+ * First come first served: each node that took the lock, its wait (line -> lock) against its place
+ * in line (by its waiting label, within its zone under the zone rule), and how many took the lock
+ * while someone who got in line before them (in the same zone) was still waiting.
+ */
+function lineFairness(
+  observer: FleetObserver,
+  needing: readonly string[],
+  zoneOf: ((n: string) => string) | undefined,
+): { line: string; summary: string } | undefined {
+  const since = needing
+    .filter((n) => observer.lineSince.has(n))
+    .map((n) => ({ n, since: observer.lineSince.get(n)! }))
+    .sort((a, b) => a.since - b.since || a.n.localeCompare(b.n));
+  const acquired = new Map<string, number>();
+  for (const a of observer.acquires) if (!acquired.has(a.node)) acquired.set(a.node, a.at);
+  if (since.length === 0 || acquired.size === 0) return undefined;
+  const place = new Map(since.map((x, i) => [x.n, i + 1]));
+  let overtakes = 0;
+  for (const [node, at] of acquired) {
+    const mine = observer.lineSince.get(node);
+    if (mine === undefined) continue;
+    const zone = zoneOf?.(node);
+    overtakes += since.some(
+      (x) =>
+        x.since < mine &&
+        (zone === undefined || zoneOf!(x.n) === zone) &&
+        (acquired.get(x.n) ?? Infinity) > at,
+    )
+      ? 1
+      : 0;
+  }
+  const waits = [...acquired]
+    .filter(([n]) => place.has(n))
+    .map(([n, at]) => ({ place: place.get(n)!, wait: at - observer.lineSince.get(n)! }))
+    .sort((a, b) => b.wait - a.wait);
+  const longest = waits[0]!;
+  const byTenth = [0.1, 0.5, 1]
+    .map((q) => {
+      const upTo = Math.ceil(q * since.length);
+      const w = waits.filter((x) => x.place <= upTo).map((x) => x.wait);
+      return w.length ? `places 1-${upTo}: ${(Math.max(...w) / 1000).toFixed(1)} s` : '';
+    })
+    .filter(Boolean)
+    .join(', ');
+  const summary = `${overtakes} overtakes; longest wait ${(longest.wait / 1000).toFixed(1)} s at place ${longest.place}/${since.length}`;
+  return {
+    line: `first come first served (${zoneOf ? 'within each zone' : 'by waiting label'}): ${acquired.size} took the lock, ${overtakes} of them while someone in line before them still waited; longest wait ${(longest.wait / 1000).toFixed(1)} s at place ${longest.place} of ${since.length}; longest wait by place: ${byTenth}`,
+    summary,
+  };
 }
 
 /**
@@ -395,6 +638,7 @@ async function measureIdle(cluster: Cluster, realPid: number, watchesWithoutAgen
   }
   const after = await scrape(cluster);
   const seconds = (Date.now() - t0) / 1000;
+  const p99 = requestLatencyQuantile(before, after, 0.99);
   const cpu = process.cpuUsage(cpu0);
   const realCpu = cpuSeconds(realPid) - realCpu0;
   const requests = agentRequests(before, after);
@@ -407,6 +651,8 @@ async function measureIdle(cluster: Cluster, realPid: number, watchesWithoutAgen
     realCpuPct: (realCpu / seconds) * 100,
     realRssMb: Math.max(...rss),
     breakdown: `DaemonSet ${formatVerbs(rc.dsByVerb)}; Node ${formatVerbs(rc.nodeByVerb)}`,
+    ...(p99 !== undefined ? { p99 } : {}),
+    apiCpu: apiServerCpu(before, after) / seconds,
   };
   console.log(`  idle, ${n} agents over ${seconds.toFixed(0)} s:`);
   console.log(
@@ -420,6 +666,9 @@ async function measureIdle(cluster: Cluster, realPid: number, watchesWithoutAgen
     `    CPU per agent: real process ${idle.realCpuPct.toFixed(2)}% of a core; in-process ${idle.inProcessCpuPct.toFixed(3)}% (upper bound, harness included)`,
   );
   console.log(`    memory per agent (real process RSS, max): ${idle.realRssMb.toFixed(1)} MB`);
+  console.log(
+    `    API server: CPU ${(idle.apiCpu * 100).toFixed(0)}% of a core, p99 request latency ${p99 === undefined ? '-' : `${Math.round(p99 * 1000)} ms`}`,
+  );
   return idle;
 }
 
@@ -518,27 +767,33 @@ async function agentEvents(cluster: Cluster, t0: number): Promise<number> {
 function summary(results: SizeResult[]): void {
   console.log('\n=== summary ===');
   console.log(
-    'nodes | setting | rollout / limit | hand-over median / p95 / max | req/hand-over | DS writes / 409 per hand-over | Events | max disrupted / zones | safe',
+    'nodes | waiting | setting | rollout / limit | hand-over median / p95 / max | req / lock writes / 409 per hand-over | DS watch events (KiB) per hand-over | LIST bytes per hand-over | rush 429s | API p99 (idle) / CPU | FCFS | max disrupted / zones | safe',
   );
   for (const r of results) {
     for (const x of r.rollouts) {
       if (!x.available) {
-        console.log(`${r.nodes} | ${x.setting} | not available (no --max-zones in this agent)`);
+        console.log(
+          `${r.nodes} | ${r.reboots} | ${x.setting} | not available (no --max-zones in this agent)`,
+        );
         continue;
       }
       const h = x.handover;
       console.log(
         [
           r.nodes,
-          x.setting,
+          r.reboots,
+          x.setting + (x.slice ? ` (slice: first ${x.slice})` : ''),
           `${((x.rolloutMs ?? 0) / 1000).toFixed(1)} s / ${((x.limitMs ?? 0) / 1000).toFixed(1)} s = ${((x.rolloutMs ?? 0) / (x.limitMs ?? 1)).toFixed(2)}x` +
             (x.waveLimitMs
               ? ` (waves alone: ${(x.waveLimitMs / 1000).toFixed(1)} s = ${((x.rolloutMs ?? 0) / x.waveLimitMs).toFixed(2)}x)`
               : ''),
           h ? `${h.median} / ${h.p95} / ${h.max} ms` : '-',
-          x.requestsPerHandover?.toFixed(1),
-          `${x.dsWritesPerHandover?.toFixed(1)} / ${x.conflictsPerHandover?.toFixed(2)}`,
-          x.events,
+          `${x.requestsPerHandover?.toFixed(1)} / ${x.dsWritesPerHandover?.toFixed(1)} / ${x.conflictsPerHandover?.toFixed(2)}`,
+          `${x.dsWatchEventsPerHandover?.toFixed(1)} (${((x.dsWatchBytesPerHandover ?? 0) / 1024).toFixed(1)})`,
+          Math.round(x.listBytesPerHandover ?? 0),
+          x.rush429,
+          `${fmtSeconds(x.p99)} (${fmtSeconds(r.idle?.p99)}) / ${Math.round((x.apiCpu ?? 0) * 100)}%`,
+          x.fairness ?? '-',
           `${x.maxDisrupted} / ${x.maxZones}`,
           x.safe ? 'yes' : 'NO',
         ].join(' | '),
@@ -549,7 +804,7 @@ function summary(results: SizeResult[]): void {
     const i = r.idle;
     if (!i) continue;
     console.log(
-      `${r.nodes} nodes idle: ${i.requestsPerAgentHour.toFixed(1)} requests per agent-hour, ${i.watchesPerAgent.toFixed(2)} watches per agent, CPU ${i.realCpuPct.toFixed(2)}% (real process) / ${i.inProcessCpuPct.toFixed(3)}% (in-process), RSS ${i.realRssMb.toFixed(1)} MB; one node's cycle ${r.cycleMs} ms`,
+      `${r.nodes} nodes idle: ${i.requestsPerAgentHour.toFixed(1)} requests per agent-hour, ${i.watchesPerAgent.toFixed(2)} watches per agent, CPU ${i.realCpuPct.toFixed(2)}% (real process) / ${i.inProcessCpuPct.toFixed(3)}% (in-process), RSS ${i.realRssMb.toFixed(1)} MB; API server ${Math.round(i.apiCpu * 100)}% CPU, p99 ${fmtSeconds(i.p99)}; one node's cycle ${r.cycleMs} ms`,
     );
   }
 }
@@ -559,10 +814,7 @@ rmSync(LOG_DIR, { recursive: true, force: true });
 mkdirSync(LOG_DIR, { recursive: true });
 console.log(`agents' logs: ${LOG_DIR}`);
 try {
-  for (const n of SIZES) {
-    if (!Number.isInteger(n) || n < K + 3) throw new Error(`FLEET_NODES: ${n} is too small for ${K} reboots`);
-    results.push(await runSize(n));
-  }
+  for (const n of SIZES) results.push(await runSize(n));
 } catch (err) {
   failures.push(`the benchmark stopped: ${err instanceof Error ? err.message : String(err)}`);
   console.log(`bench: ${failures.at(-1)}`);

@@ -42,7 +42,14 @@ export async function wireAgent(
   logger: Logger,
   opts: WireOptions = {},
 ): Promise<{ agent: Agent; shutdown: () => Promise<void> }> {
-  const kube = connect(opts.kubeconfig ? { KUBECONFIG: opts.kubeconfig } : process.env);
+  const kube = connect(opts.kubeconfig ? { KUBECONFIG: opts.kubeconfig } : process.env, {
+    // A busy API server (a fleet's first rush) is waited for as it asks: a warning, not a failure.
+    onThrottled: (t) =>
+      logger.warn(
+        { request: t.request, retryAfterMs: t.toldMs, waitMs: Math.round(t.waitMs), attempt: t.attempt },
+        'the API server is busy (HTTP 429); waiting as it asked before sending again',
+      ),
+  });
   const clock = realClock;
   const openStream = (path: string, signal: AbortSignal) => kube.stream(path, signal);
   // Each watch feeds a cache, so a woken agent reads its Node and the lock without a request.

@@ -17,6 +17,12 @@ const WANTED = new Set([
   'apiserver_request_total',
   'authenticated_user_requests',
   'apiserver_longrunning_requests',
+  'apiserver_watch_events_total',
+  'apiserver_watch_events_sizes_sum',
+  'apiserver_response_sizes_sum',
+  'apiserver_response_sizes_count',
+  'apiserver_request_duration_seconds_bucket',
+  'process_cpu_seconds_total',
 ]);
 
 /** The ServiceAccount the benchmark's agents run as: the one identity the server counts on its own. */
@@ -132,4 +138,77 @@ export function formatVerbs(m: Map<string, number>, per = 1): string {
     .sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `${k}: ${per === 1 ? v : (v / per).toFixed(1)}`)
     .join(', ');
+}
+
+/** What the API server sent to its watchers, per resource: events and bytes (all watchers). */
+export interface WatchTraffic {
+  events: number;
+  bytes: number;
+}
+
+/** apiserver_watch_events_total and apiserver_watch_events_sizes between two scrapes, by resource. */
+export function watchTraffic(before: Sample[], after: Sample[]): Map<string, WatchTraffic> {
+  const out = new Map<string, WatchTraffic>();
+  // The label is `resource` since Kubernetes 1.31 (`kind` before).
+  const key = (l: Record<string, string>) => l.resource ?? l.kind ?? '?';
+  const at = (k: string) => {
+    const t = out.get(k) ?? { events: 0, bytes: 0 };
+    out.set(k, t);
+    return t;
+  };
+  for (const s of diff(before, after, 'apiserver_watch_events_total')) at(key(s.labels)).events += s.value;
+  for (const s of diff(before, after, 'apiserver_watch_events_sizes_sum')) at(key(s.labels)).bytes += s.value;
+  return out;
+}
+
+/** Bytes and count of the answers to LIST requests of a resource (all clients). */
+export function listBytes(
+  before: Sample[],
+  after: Sample[],
+  resource: string,
+): { bytes: number; lists: number } {
+  const m = (l: Record<string, string>) => l.verb === 'LIST' && l.resource === resource;
+  return {
+    bytes: sum(diff(before, after, 'apiserver_response_sizes_sum'), m),
+    lists: sum(diff(before, after, 'apiserver_response_sizes_count'), m),
+  };
+}
+
+/** Requests the API server refused with 429 (its in-flight limit), all clients. */
+export function tooManyRequests(before: Sample[], after: Sample[]): number {
+  return sum(diff(before, after, 'apiserver_request_total'), (l) => l.code === '429');
+}
+
+/** The API server's own CPU seconds between two scrapes. */
+export function apiServerCpu(before: Sample[], after: Sample[]): number {
+  return sum(diff(before, after, 'process_cpu_seconds_total'));
+}
+
+/**
+ * A quantile of apiserver_request_duration_seconds between two scrapes, over every request that is
+ * not long-running (watches and proxies are open for minutes by design), interpolated in its bucket
+ * as Prometheus' histogram_quantile does. Seconds; undefined without requests.
+ */
+export function requestLatencyQuantile(before: Sample[], after: Sample[], q: number): number | undefined {
+  const buckets = new Map<number, number>();
+  for (const s of diff(before, after, 'apiserver_request_duration_seconds_bucket')) {
+    if (['WATCH', 'WATCHLIST', 'CONNECT'].includes(s.labels.verb ?? '')) continue;
+    const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
+    buckets.set(le, (buckets.get(le) ?? 0) + s.value);
+  }
+  const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
+  const total = sorted.at(-1)?.[1] ?? 0;
+  if (total <= 0) return undefined;
+  const rank = q * total;
+  let lowerLe = 0;
+  let lowerCount = 0;
+  for (const [le, count] of sorted) {
+    if (count >= rank) {
+      if (le === Infinity) return lowerLe;
+      return lowerLe + (le - lowerLe) * ((rank - lowerCount) / Math.max(1, count - lowerCount));
+    }
+    lowerLe = le;
+    lowerCount = count;
+  }
+  return lowerLe;
 }

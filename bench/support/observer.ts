@@ -12,6 +12,7 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import { liveEntries, parseLock } from '../../src/core/lock/codec.ts';
+import { WAITING_LABEL } from '../../src/core/lock/queue.ts';
 
 export interface Stamp {
   node: string;
@@ -22,6 +23,8 @@ interface NodeState {
   cordoned: boolean;
   ready: boolean;
   zone: string;
+  /** The node's waiting label (when it got in line, epoch ms), if it carries one. */
+  waitingSince: number | undefined;
 }
 
 export class FleetObserver {
@@ -36,6 +39,8 @@ export class FleetObserver {
   uncordons: Stamp[] = [];
   releases: Stamp[] = [];
   acquires: Stamp[] = [];
+  /** When each node got in line (its waiting label's value), first seen in this window. */
+  lineSince = new Map<string, number>();
   maxDisrupted = 0;
   maxZones = 0;
   worstDisrupted: string[] = [];
@@ -83,6 +88,7 @@ export class FleetObserver {
     this.uncordons = [];
     this.releases = [];
     this.acquires = [];
+    this.lineSince = new Map();
     this.maxDisrupted = 0;
     this.maxZones = 0;
     this.worstDisrupted = [];
@@ -100,6 +106,11 @@ export class FleetObserver {
 
   zone(node: string): string {
     return this.nodes.get(node)?.zone ?? '(no zone)';
+  }
+
+  /** Nodes carrying the waiting label now. */
+  waitingNodes(): string[] {
+    return [...this.nodes].filter(([, s]) => s.waitingSince !== undefined).map(([n]) => n);
   }
 
   lockHolders(): string[] {
@@ -155,7 +166,11 @@ export class FleetObserver {
       cordoned: n.spec?.unschedulable === true,
       ready: n.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True',
       zone: n.metadata?.labels?.[this.zoneLabel] ?? '(no zone)',
+      waitingSince: n.metadata?.labels?.[WAITING_LABEL]
+        ? Number(n.metadata.labels[WAITING_LABEL])
+        : undefined,
     };
+    if (s.waitingSince !== undefined && !this.lineSince.has(name)) this.lineSince.set(name, s.waitingSince);
     const old = this.nodes.get(name);
     if (old && !old.cordoned && s.cordoned) this.cordons.push({ node: name, at: now });
     if (old?.cordoned && !s.cordoned) this.uncordons.push({ node: name, at: now });

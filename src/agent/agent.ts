@@ -11,7 +11,7 @@ import type { Phase } from '../core/phase.ts';
 import { type Gate, NodeGone, type PodHealth, type Sentinel } from '../core/ports.ts';
 import { evaluateGates, type GatesVerdict } from '../gates/index.ts';
 import { evaluateHealth } from '../health/evaluate.ts';
-import { statusMessage as describe } from '../kube/errors.ts';
+import { statusMessage as describe, isTooManyRequests, retryAfterMs } from '../kube/errors.ts';
 import { type ActionDeps, Actions, KURED_IN_PROGRESS, KURED_MOST_RECENT } from './actions.ts';
 import { decide, type Observation, type Step } from './decide.ts';
 import { observe, type Snapshot } from './observe.ts';
@@ -29,6 +29,9 @@ export interface AgentDeps extends ActionDeps {
   /** The node's pods after a reboot (watched only while the node settles). */
   podHealth: PodHealth;
 }
+
+/** Over how long the first looks of agents whose sentinels appear together are spread. */
+export const FIRST_LOOK_SPREAD_MS = 3000;
 
 /** How old a pre-flight verdict may be at our turn: about as long as a wave's slots take to fill. */
 const PREFLIGHT_FRESH_MS = 2000;
@@ -112,9 +115,7 @@ export class Agent {
         if (!PROGRESS.has(step.action) && !this.progressed) sleepUntil = this.nextLook(step, resyncAt, snap);
       } catch (err) {
         failures++;
-        const retryMs = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5));
-        this.d.logger.error({ err: describe(err), retryInMs: retryMs }, 'reconcile failed; will retry');
-        sleepUntil = this.now() + retryMs;
+        sleepUntil = this.now() + this.retryAfterFailure(err, failures);
       }
       this.follow(!this.quiet && !signal.aborted);
       if (sleepUntil === undefined || signal.aborted) continue;
@@ -124,6 +125,27 @@ export class Agent {
     this.follow(false);
     this.followPods(false);
     unwatchSentinel();
+  }
+
+  /**
+   * How long to wait after a failed turn: backing off 1 s, 2 s, ... 30 s, spread at random (agents
+   * that failed together, an API server outage, do not come back together). A 429 that outlasted
+   * the transport's own waits is a busy server, not a fault: a warning with the wait it asked for.
+   */
+  private retryAfterFailure(err: unknown, failures: number): number {
+    const backoff = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5));
+    if (isTooManyRequests(err)) {
+      const told = retryAfterMs(err);
+      const retryInMs = Math.round(Math.max(told ?? 0, backoff) * (1 + Math.random()));
+      this.d.logger.warn(
+        { err: describe(err), retryAfterMs: told, retryInMs },
+        'the API server is busy (HTTP 429); will try again',
+      );
+      return retryInMs;
+    }
+    const retryInMs = Math.round(backoff * (0.5 + Math.random()));
+    this.d.logger.error({ err: describe(err), retryInMs }, 'reconcile failed; will retry');
+    return retryInMs;
   }
 
   /** Starts or stops the watches (lock, own Node): held only while this node has something going on. */
@@ -148,6 +170,11 @@ export class Agent {
         return { step: { action: 'idle' }, snap: undefined };
       }
       this.quiet = false;
+      // Patch day: a pool's unattended upgrades finish together and a thousand sentinels appear in
+      // the same second. Each agent's first look and first writes start at a random moment of the
+      // next few seconds, so the API server sees a stream, not a wall (a reboot waits far longer).
+      await this.d.clock.sleep(Math.random() * FIRST_LOOK_SPREAD_MS, signal);
+      if (signal.aborted) return { step: { action: 'idle' }, snap: undefined };
     }
     const snap = await this.observe();
     const policy = {

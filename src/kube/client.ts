@@ -5,7 +5,7 @@
  * are strings, and a list's continue token is `metadata.continue`.
  */
 import { type KubeconfigEnv, type LoadOptions, loadConnection } from './kubeconfig.ts';
-import { KubeTransport, type Query, type StreamResponse } from './transport.ts';
+import { KubeTransport, type Query, type StreamResponse, type TransportOptions } from './transport.ts';
 
 export { REQUEST_TIMEOUT_MS } from './transport.ts';
 
@@ -65,10 +65,7 @@ export class Kube {
 }
 
 /** In a pod: the ServiceAccount; elsewhere: $KUBECONFIG or ~/.kube/config (as kubectl does). */
-export function connect(
-  env: KubeconfigEnv = process.env,
-  opts: LoadOptions & { timeoutMs?: number } = {},
-): Kube {
+export function connect(env: KubeconfigEnv = process.env, opts: LoadOptions & TransportOptions = {}): Kube {
   return new Kube(new KubeTransport(loadConnection(env, opts), opts));
 }
 

@@ -6,7 +6,7 @@
  */
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { ApiError, NoAnswerError } from './errors.ts';
+import { ApiError, httpCode, NoAnswerError, retryAfterMs } from './errors.ts';
 import type { KubeConnection } from './kubeconfig.ts';
 
 /** No single API request may hang longer than this (watches are not API requests and stay open). */
@@ -26,6 +26,47 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+/** A request the API server refused with 429 (too busy), and how long we wait before sending it again. */
+export interface Throttled {
+  /** `PATCH /api/v1/nodes/n1` */
+  request: string;
+  /** What the server asked for (Retry-After), if it said. */
+  toldMs: number | undefined;
+  waitMs: number;
+  /** 1 for the first wait of this request. */
+  attempt: number;
+}
+
+export interface TransportOptions {
+  timeoutMs?: number;
+  /** Told of each wait after a 429 (the agent logs it as a warning). */
+  onThrottled?: (t: Throttled) => void;
+  /** How many times one request waits after a 429 before the 429 is the caller's (default 6). */
+  throttleRetries?: number;
+}
+
+/** The longest wait after a 429. */
+const MAX_THROTTLE_WAIT_MS = 30_000;
+
+/**
+ * The wait after the nth 429 of one request: at least what the server asked (Retry-After, 1 s when it
+ * did not say) and at least 1 s doubling with each 429, then up to as much again at random, so that
+ * the many clients refused in the same second (a fleet's first rush) come back spread out.
+ */
+export function throttleWaitMs(toldMs: number | undefined, attempt: number, random = Math.random): number {
+  const floor = Math.max(toldMs ?? 1000, 1000 * 2 ** (attempt - 1));
+  return Math.min(MAX_THROTTLE_WAIT_MS, floor * (1 + random()));
+}
+
+/**
+ * A 429 we may simply send again later: the API server's "too busy" (its in-flight limit or
+ * priority and fairness), which refused the request before doing anything. An eviction's 429 is a
+ * PodDisruptionBudget's answer, which the drain weighs itself (src/drain/eviction-refusal.ts).
+ */
+function mayWaitAndRetry(err: unknown, path: string): boolean {
+  return httpCode(err) === 429 && !pathOnly(path).endsWith('/eviction');
+}
+
 /** A streaming GET: the status and the body's lines (a watch's events). */
 export interface StreamResponse {
   status: number;
@@ -39,13 +80,17 @@ export class KubeTransport {
   private readonly agent: http.Agent;
   private readonly timeoutMs: number;
   private readonly base: URL;
+  private readonly onThrottled: ((t: Throttled) => void) | undefined;
+  private readonly throttleRetries: number;
 
-  constructor(connection: KubeConnection, opts: { timeoutMs?: number } = {}) {
+  constructor(connection: KubeConnection, opts: TransportOptions = {}) {
     this.connection = connection;
     this.server = connection.server;
     this.source = connection.source;
     this.base = new URL(connection.server);
     this.timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
+    this.onThrottled = opts.onThrottled;
+    this.throttleRetries = opts.throttleRetries ?? 6;
     this.agent =
       this.base.protocol === 'http:'
         ? new http.Agent({ keepAlive: true })
@@ -59,16 +104,29 @@ export class KubeTransport {
           });
   }
 
-  /** One request; resolves to the parsed JSON body (undefined when empty), rejects with ApiError or NoAnswerError. */
+  /**
+   * One request; resolves to the parsed JSON body (undefined when empty), rejects with ApiError or
+   * NoAnswerError. A 429 from a busy server is sent again after the wait it asked for (jittered).
+   */
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    for (let attempt = 1; ; attempt++) {
+    let staleRetried = false;
+    for (let throttled = 0; ; ) {
       try {
         return await this.once<T>(method, path, opts, body);
       } catch (err) {
         // A kept-alive connection the server closed as we reused it: the request never arrived.
-        if (!(err instanceof StaleConnection) || attempt > 1)
-          throw err instanceof StaleConnection ? err.cause : err;
+        if (err instanceof StaleConnection) {
+          if (staleRetried) throw err.cause;
+          staleRetried = true;
+          continue;
+        }
+        if (!mayWaitAndRetry(err, path) || throttled >= this.throttleRetries) throw err;
+        throttled++;
+        const toldMs = retryAfterMs(err);
+        const waitMs = throttleWaitMs(toldMs, throttled);
+        this.onThrottled?.({ request: `${method} ${pathOnly(path)}`, toldMs, waitMs, attempt: throttled });
+        await pause(waitMs, opts.signal);
       }
     }
   }
@@ -194,6 +252,22 @@ class StaleConnection extends Error {
     super(cause.message);
     this.cause = cause;
   }
+}
+
+/** Sleeps; an abort of the caller's signal rejects with its reason, as a request would. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  signal?.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function pathOnly(path: string): string {

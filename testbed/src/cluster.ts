@@ -21,6 +21,7 @@ import { PodRestarts } from './pod-restarts.ts';
 import { withFreshPorts } from './ports.ts';
 import { type Component, logTail } from './process.ts';
 import { type AgentHooks, RebootSimulator } from './reboot.ts';
+import { type NodeLiveness, scaledTimeoutMs } from './scale.ts';
 import { startScheduler } from './scheduler.ts';
 import { cleanupStaleClusters, removeClusterDir, writeDirState } from './stale.ts';
 import { pollUntil } from './wait.ts';
@@ -34,9 +35,14 @@ export interface StartClusterOptions {
   namePrefix?: string;
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
+  /** kwok's Lease and heartbeat intervals (default: a kubelet's; see scale.ts for benchmarks at scale). */
+  liveness?: NodeLiveness;
 }
 
-const START_TIMEOUT_MS = 60_000;
+/** Every node Ready, the default ServiceAccounts made: 60 s up to 100 nodes, 60 ms more per node beyond. */
+const startTimeoutMs = (nodes: number) => scaledTimeoutMs(60_000, nodes, 60);
+/** Nodes created at once: thousands in one burst would meet the API server's in-flight limit (429). */
+const CREATE_PARALLELISM = 50;
 
 /**
  * Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on loopback, with N simulated nodes,
@@ -66,6 +72,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
       count,
       rebootDelayMs: opts.rebootDelayMs ?? 3000,
       namePrefix: opts.namePrefix ?? 'node',
+      ...(opts.liveness ? { liveness: opts.liveness } : {}),
       log,
       components,
       forget,
@@ -95,6 +102,7 @@ interface BootOptions {
   count: number;
   rebootDelayMs: number;
   namePrefix: string;
+  liveness?: NodeLiveness;
   log: (line: string) => void;
   components: Component[];
   forget: () => void;
@@ -142,17 +150,20 @@ async function boot(
     startControllerManager(bins.kubeControllerManager, dir, {
       kubeconfig: kubeconfigFor(kcmUser, 'kube-controller-manager.kubeconfig'),
       pki,
+      nodes: o.count,
     }),
   );
   const scheduler = track(
     startScheduler(bins.kubeScheduler, dir, {
       kubeconfig: kubeconfigFor(schedulerUser, 'kube-scheduler.kubeconfig'),
+      nodes: o.count,
     }),
   );
   const kwok = track(
     startKwok(bins.kwok, dir, {
       kubeconfig: kubeconfigFor(kwokUser, 'kwok.kubeconfig'),
       stages: bins.kwokStages,
+      ...(o.liveness ? { liveness: o.liveness } : {}),
     }),
   );
 
@@ -160,7 +171,13 @@ async function boot(
   kc.loadFromFile(adminKubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
   const names = nodeNames(o.namePrefix, o.count);
-  await Promise.all(names.map((name, i) => core.createNode({ body: nodeManifest(name, i) })));
+  for (let i = 0; i < names.length; i += CREATE_PARALLELISM) {
+    await Promise.all(
+      names
+        .slice(i, i + CREATE_PARALLELISM)
+        .map((name, j) => core.createNode({ body: nodeManifest(name, i + j) })),
+    );
+  }
 
   const cluster = new Cluster({
     dir,
@@ -176,6 +193,7 @@ async function boot(
   for (const host of cluster.hosts.values())
     track(host.startInit(() => cluster.rebooter.rebootInBackground(host.node)));
 
+  const startTimeout = startTimeoutMs(o.count);
   const dead = () => {
     const gone = [kcm, scheduler, kwok].find((c) => c.hasExited());
     return gone && `testbed: ${gone.name} exited during start-up:\n${logTail(gone.logFile)}`;
@@ -186,8 +204,9 @@ async function boot(
       return list.items.filter(isReady).length === o.count;
     },
     {
-      timeoutMs: START_TIMEOUT_MS,
-      describe: () => `testbed: nodes not Ready after ${START_TIMEOUT_MS / 1000}s`,
+      timeoutMs: startTimeout,
+      intervalMs: o.count > 100 ? 1000 : 100,
+      describe: () => `testbed: nodes not Ready after ${startTimeout / 1000}s`,
       abort: dead,
     },
   );
@@ -199,8 +218,8 @@ async function boot(
       return true;
     },
     {
-      timeoutMs: START_TIMEOUT_MS,
-      describe: () => 'testbed: no default ServiceAccount after 60s',
+      timeoutMs: startTimeout,
+      describe: () => `testbed: no default ServiceAccount after ${startTimeout / 1000}s`,
       abort: dead,
     },
   );
@@ -266,6 +285,8 @@ export class Cluster {
       history: this.history,
       hosts: this.hosts,
       delayMs: parts.rebootDelayMs,
+      // Back Ready within 30 s, more at a size where kwok has thousands of nodes to play.
+      backTimeoutMs: scaledTimeoutMs(30_000, parts.nodes.length, 20),
       events: this.events,
       hooks: () => this.hooks,
       pods: new PodRestarts(core, this.events),
@@ -358,8 +379,9 @@ export class Cluster {
     await pollUntil(
       () => core.readNamespacedServiceAccount({ name: 'default', namespace: name }).then(() => true),
       {
-        timeoutMs: 30_000,
-        describe: () => `testbed: namespace ${name} got no default ServiceAccount within 30s`,
+        timeoutMs: scaledTimeoutMs(30_000, this.nodes.length, 20),
+        describe: () =>
+          `testbed: namespace ${name} got no default ServiceAccount within ${scaledTimeoutMs(30_000, this.nodes.length, 20) / 1000}s`,
       },
     );
   }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Pki } from './pki.ts';
 import { type Component, startComponent } from './process.ts';
+import { qpsArgs } from './scale.ts';
 
 /**
  * The controllers kured's behaviour depends on: the workload controllers (evicted pods come back,
@@ -31,7 +32,7 @@ export const CONTROLLERS = [
 export function startControllerManager(
   bin: string,
   dir: string,
-  opts: { kubeconfig: string; pki: Pki },
+  opts: { kubeconfig: string; pki: Pki; nodes: number },
 ): Component {
   return startComponent(
     'kube-controller-manager',
@@ -47,6 +48,7 @@ export function startControllerManager(
       `--root-ca-file=${opts.pki.caFile}`,
       '--use-service-account-credentials=true',
       '--profiling=false',
+      ...qpsArgs(opts.nodes),
     ],
     path.join(dir, 'logs', 'kube-controller-manager.log'),
   );

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { AppsV1Api } from '@kubernetes/client-node';
 import type { Cluster } from './cluster.ts';
 import { removeOnExit } from './exit-cleanup.ts';
+import { scaledTimeoutMs } from './scale.ts';
 import { pollUntil } from './wait.ts';
 
 export const BUNDLE = join(import.meta.dirname, '../../dist/kured-ts.mjs');
@@ -88,6 +89,9 @@ export class Fleet {
             spec: {
               nodeSelector: { 'kubernetes.io/os': 'linux' },
               terminationGracePeriodSeconds: 1,
+              // As light as a pod gets: no token volume, no Service variables (thousands of them at scale).
+              automountServiceAccountToken: false,
+              enableServiceLinks: false,
               containers: [{ name: 'kured-ts', image: 'kured-ts:dev' }],
             },
           },
@@ -95,6 +99,8 @@ export class Fleet {
       },
     });
     this.createdLockDaemonSet = true;
+    // The controllers create, bind and start one pod per node: 30 s, and 100 ms per node beyond 100.
+    const timeoutMs = scaledTimeoutMs(30_000, this.cluster.nodes.length, 100);
     await pollUntil(
       async () => {
         const ds = await apps.readNamespacedDaemonSet({ name, namespace });
@@ -106,8 +112,10 @@ export class Fleet {
         );
       },
       {
-        timeoutMs: 30_000,
-        describe: () => `testbed: DaemonSet ${namespace}/${name} has no Ready pod on every node after 30s`,
+        timeoutMs,
+        intervalMs: this.cluster.nodes.length > 100 ? 1000 : 100,
+        describe: () =>
+          `testbed: DaemonSet ${namespace}/${name} has no Ready pod on every node after ${timeoutMs / 1000}s`,
       },
     );
   }

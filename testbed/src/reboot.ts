@@ -29,6 +29,8 @@ export class RebootSimulator {
     core: CoreV1Api;
     hosts: Map<string, SimulatedHost>;
     delayMs: number;
+    /** How long a node may take to show Ready on its new boot. */
+    backTimeoutMs: number;
     events: EventEmitter;
     hooks: () => AgentHooks | undefined;
     pods: PodRestarts;
@@ -127,8 +129,13 @@ export class RebootSimulator {
         );
       }, 1000);
       const deadline = setTimeout(
-        () => done(new Error(`testbed: node ${node} did not come back Ready within 30s after its reboot`)),
-        30_000,
+        () =>
+          done(
+            new Error(
+              `testbed: node ${node} did not come back Ready within ${this.deps.backTimeoutMs / 1000}s after its reboot`,
+            ),
+          ),
+        this.deps.backTimeoutMs,
       );
       events.on('node', onNode);
       if (back(history.of(node).at(-1))) done();

@@ -22,6 +22,7 @@ import {
   statusMessage,
 } from '../../../src/kube/errors.ts';
 import { loadConnection } from '../../../src/kube/kubeconfig.ts';
+import { type Throttled, throttleWaitMs } from '../../../src/kube/transport.ts';
 import { createPki, type Pki } from '../../../testbed/src/pki.ts';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
@@ -204,6 +205,78 @@ describe('transport', () => {
     handler = (_req, _body, res) => json(res, 404, { kind: 'Status', code: 404, reason: 'NotFound' });
     assert.equal(isNotFound(await kube.get('/api/v1/nodes/gone').catch((e: unknown) => e)), true);
     kube.transport.close();
+  });
+
+  it("sends a busy server's 429 again after the wait it asked for, and tells of each wait", async () => {
+    let calls = 0;
+    handler = (_req, _body, res) => {
+      calls++;
+      if (calls > 1) return json(res, 200, { metadata: { resourceVersion: '3' } });
+      // kube-apiserver's in-flight limit answers in plain text, with Retry-After.
+      res.writeHead(429, { 'content-type': 'text/plain', 'retry-after': '1' });
+      res.end('Too many requests, please try again later.\n');
+    };
+    const told: Throttled[] = [];
+    const kube = connect({ KUBECONFIG: kubeconfig('token.yaml') }, { onThrottled: (t) => told.push(t) });
+    const t0 = Date.now();
+    const obj = await kube.mergePatch<{ metadata: { resourceVersion: string } }>('/api/v1/nodes/n1', {});
+    assert.equal(obj.metadata.resourceVersion, '3');
+    assert.equal(calls, 2);
+    assert.equal(told.length, 1);
+    assert.equal(told[0]!.request, 'PATCH /api/v1/nodes/n1');
+    assert.equal(told[0]!.toldMs, 1000);
+    assert.ok(told[0]!.waitMs >= 1000 && told[0]!.waitMs <= 2000, `waited ${told[0]!.waitMs} ms`);
+    assert.ok(Date.now() - t0 >= 1000, 'sent again only after the wait');
+    kube.transport.close();
+  });
+
+  it("gives the 429 to the caller once its waits are spent, and never waits on an eviction's", async () => {
+    let calls = 0;
+    handler = (_req, _body, res) => {
+      calls++;
+      res.writeHead(429, { 'content-type': 'text/plain', 'retry-after': '1' });
+      res.end('Too many requests, please try again later.\n');
+    };
+    const kube = connect({ KUBECONFIG: kubeconfig('token.yaml') }, { throttleRetries: 0 });
+    const err = await kube.get('/api/v1/nodes/n1').catch((e: unknown) => e);
+    assert.ok(err instanceof ApiError && err.code === 429);
+    assert.equal(statusMessage(err), 'HTTP 429: Too many requests, please try again later.');
+    assert.equal(calls, 1);
+    kube.transport.close();
+    const evicting = connect({ KUBECONFIG: kubeconfig('token.yaml') });
+    const refused = await evicting
+      .create('/api/v1/namespaces/a/pods/b/eviction', {})
+      .catch((e: unknown) => e);
+    assert.ok(refused instanceof ApiError && refused.code === 429);
+    assert.equal(calls, 2, 'an eviction is not sent again by the transport');
+    evicting.transport.close();
+  });
+
+  it('waits at least what the server asked, doubling per 429, spread up to as much again, at most 30 s', () => {
+    assert.equal(
+      throttleWaitMs(1000, 1, () => 0),
+      1000,
+    );
+    assert.equal(
+      throttleWaitMs(1000, 1, () => 1),
+      2000,
+    );
+    assert.equal(
+      throttleWaitMs(undefined, 1, () => 0),
+      1000,
+    );
+    assert.equal(
+      throttleWaitMs(3000, 1, () => 0.5),
+      4500,
+    );
+    assert.equal(
+      throttleWaitMs(1000, 3, () => 0),
+      4000,
+    );
+    assert.equal(
+      throttleWaitMs(1000, 10, () => 1),
+      30_000,
+    );
   });
 
   it('sends a merge patch as application/merge-patch+json', async () => {
