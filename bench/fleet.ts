@@ -425,6 +425,11 @@ async function runSetting(
     console.log(
       `  after the rush, per hand-over (${ho} hand-overs): agents' API requests ${per(requests)}; lock writes ${per(rc.dsWrites)}, 409s ${(rc.dsConflicts / ho).toFixed(2)}`,
     );
+    const whole = sliced ? target : k;
+    const wholeRc = requestCounts(m0, m1);
+    console.log(
+      `    the whole window, first rush included, per hand-over (${whole}): agents' API requests ${(agentRequests(m0, m1) / whole).toFixed(1)}; lock writes ${(wholeRc.dsWrites / whole).toFixed(1)}, 409s ${(wholeRc.dsConflicts / whole).toFixed(2)}`,
+    );
     console.log(`    DaemonSet requests, all clients: ${formatVerbs(rc.dsByVerb, ho)}`);
     console.log(`    Node requests (not status), all clients: ${formatVerbs(rc.nodeByVerb, ho)}`);
     console.log(`    watch events delivered (all watchers), per hand-over: ${formatWatch(watch, ho)}`);
