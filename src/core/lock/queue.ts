@@ -87,9 +87,11 @@ export function pickNext(
   rule: ZoneRule,
 ): string[] {
   const active = activeZones(holders, zones);
+  // Without the zone rule the line is first come first served alone: ordering by the holders' zone
+  // would let a holder's zone-mates pass everyone who waited longer in other zones.
   const line = inLine(
     waiters.filter((w) => !holders.includes(w.name)),
-    active,
+    rule.maxZones > 0 ? active : new Set(),
   );
   let free = rule.concurrency - holders.length;
   const picked: string[] = [];

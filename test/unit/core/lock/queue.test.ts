@@ -20,6 +20,12 @@ test('first come, first served; ties by name; holders are not in line', () => {
   assert.deepEqual(pickNext(waiters, [], {}, { concurrency: 3, maxZones: 0 }), ['n1', 'n2', 'n4']);
 });
 
+test("without the zone rule, the holders' zone gives no place in line", () => {
+  const waiters = [w('b1', 1, 'b'), w('a2', 5, 'a'), w('c1', 3, 'c')];
+  assert.deepEqual(pickNext(waiters, ['a1'], { a1: 'a' }, { concurrency: 1, maxZones: 0 }), ['b1']);
+  assert.deepEqual(pickNext(waiters, ['a1'], { a1: 'a' }, { concurrency: 3, maxZones: 0 }), ['b1', 'c1']);
+});
+
 test('with the lock full, the first in line alone is named (it takes the next slot)', () => {
   assert.deepEqual(pickNext([w('n3', 30), w('n2', 20)], ['n1'], {}, { concurrency: 1, maxZones: 0 }), ['n2']);
   assert.deepEqual(pickNext([], ['n1'], {}, { concurrency: 1, maxZones: 0 }), []);
