@@ -1,46 +1,64 @@
 /**
- * The decision core: from what the agent observed, the one next step. Pure: no I/O, no clock, no
- * memory of earlier calls, so a restarted agent decides exactly as the one that was killed would
- * have. test/unit/agent/decide.test.ts reads as its state table.
+ * The decision core: from what the agent observed, the one next step and when to look again (as
+ * controller-runtime's Reconcile returns a Result). Pure: no I/O, no clock, no memory of earlier
+ * calls, so a restarted agent decides exactly as the one that was killed would have. Every choice
+ * of the cycle is made here: which gates to ask and when (the pre-flight at the node's turn), what
+ * a failed drain or reboot leads to, what a deleted Node does with the lock, when a TTL frees a
+ * slot. test/unit/agent/decide.test.ts reads as its state table.
  */
 
 import type { Cycle } from '../core/cycle.ts';
 import type { LockEntry } from '../core/lock/codec.ts';
 import type { Health, Phase } from '../core/phase.ts';
 
+/** A gate's verdict as decide reads it: a closed one names the gate. */
+export type Verdict = { open: true } | { open: false; gate: string; reason: string; retryAt?: Date };
+
 export interface Observation {
-  now: Date;
-  rebootRequired: boolean;
-  node: {
-    name: string;
-    unschedulable: boolean;
-    ready: boolean;
-    bootID: string;
-    cycle: Cycle | undefined;
+  readonly now: Date;
+  readonly rebootRequired: boolean;
+  readonly node: {
+    readonly name: string;
+    /** Our Node does not exist (deleted, or KURED_NODE_ID is wrong): the other fields say nothing. */
+    readonly gone?: boolean;
+    readonly unschedulable: boolean;
+    readonly ready: boolean;
+    readonly bootID: string;
+    readonly cycle: Cycle | undefined;
   };
-  lock: {
+  readonly lock: {
     /** Our unexpired entry in the lock, if we hold it. */
-    mine: LockEntry | undefined;
+    readonly mine: LockEntry | undefined;
     /** Could we take a slot now? (free slot, zone rule, no manual stop, readable) */
-    acquirable: boolean;
+    readonly acquirable: boolean;
     /** Who holds it, in words. */
-    holders: string;
+    readonly holders: string;
     /** An operator's manual stop or an unreadable value: nobody's turn comes. */
-    stopped: boolean;
+    readonly stopped: boolean;
     /**
      * The nodes named to take the next free slots (src/core/lock/queue.ts), in order; `namedMe` if we
      * are one. They take their slots one at a time, in that order: each acquisition is one write
      * that the next named sees through its watch, so named nodes never race each other.
      */
-    named: string[];
-    namedMe: boolean;
+    readonly named: readonly string[];
+    readonly namedMe: boolean;
     /** How long this agent has seen the lock unchanged, in ms. */
-    unchangedMs: number;
+    readonly unchangedMs: number;
+    /** When the first entry held with a TTL expires: the slot frees itself without an event. */
+    readonly expiresAt?: Date;
   };
-  /** The first closed gate, when the gates were evaluated (only needed before taking the lock). */
-  gate: { open: true } | { open: false; gate: string; reason: string; retryAt?: Date } | undefined;
+  /**
+   * The ordinary gates' verdict (all but the pre-flight), when known: asked in this turn, or
+   * remembered from an earlier one (`gateAskedAt` then says when it was asked).
+   */
+  readonly gate: Verdict | undefined;
+  readonly gateAskedAt?: Date;
+  /** The pre-flight's last verdict (the gates asked right before the lock) and when it was asked. */
+  readonly preflight?: { readonly verdict: Verdict; readonly askedAt: Date };
   /** Is the node healthy again after its reboot? Only evaluated when asked (checkHealth). */
-  health: Health | undefined;
+  readonly health: Health | undefined;
+  /** A random number in [0, 1), drawn for this turn: waiters woken together do not act together. */
+  readonly jitter?: number;
 }
 
 export interface Policy {
@@ -52,6 +70,16 @@ export interface Policy {
   haltOnFailure: boolean;
   /** How long named nodes have to take a free slot before anyone waiting may. */
   namedGraceMs: number;
+  /** --force-reboot: a failed drain reboots anyway. */
+  forceReboot?: boolean;
+  /** Is there a pre-flight (a gate asked only right before the lock: the budgets)? */
+  preflight?: boolean;
+  /** How old a pre-flight verdict may be at the node's turn. */
+  preflightFreshMs?: number;
+  /** How long an ordinary gates' verdict stands (they cannot all be watched); 0: asked at every turn. */
+  gateRecheckMs?: number;
+  /** How often a rebooting node is looked at, on top of the Node watch. */
+  nodePollMs?: number;
 }
 
 export type Step =
@@ -59,7 +87,9 @@ export type Step =
   | { action: 'idle' }
   /**
    * A reboot is needed but something holds it back; `taint` (waiting for the lock) asks for the
-   * PreferNoSchedule taint and the waiting label; `checkHolders`: first in line, look for ghosts.
+   * PreferNoSchedule taint and the waiting label; `checkHolders`: first in line, look for ghosts;
+   * `askPreflight`: named behind others of a wave, ask the pre-flight now so that at our turn we
+   * only write.
    */
   | {
       action: 'wait';
@@ -69,9 +99,10 @@ export type Step =
       taint?: boolean;
       gate?: string;
       checkHolders?: boolean;
+      askPreflight?: boolean;
     }
-  /** Evaluate the gates first (the observation did not include them). */
-  | { action: 'checkGates' }
+  /** Evaluate the gates first: the ordinary ones, or (`preflight`) those asked right before the lock. */
+  | { action: 'checkGates'; preflight?: boolean }
   /** Evaluate the node's health first (the observation did not include it). */
   | { action: 'checkHealth' }
   /** Our turn: take a lock slot (naming who goes next), then record the cycle before touching the node. */
@@ -82,8 +113,10 @@ export type Step =
    * nodes that let their turn pass.
    */
   | { action: 'claim'; passOver: string[] }
-  /** Cordon (if ours to cordon) and drain; on success go on to reboot. */
+  /** Cordon (if ours to cordon) and drain; on success go on to reboot, on failure record why. */
   | { action: 'drain'; cordon: boolean }
+  /** The drain failed and --force-reboot is set: go on to the reboot all the same. */
+  | { action: 'forceReboot'; reason: string }
   /** Record the boot ID and ask the host to reboot. */
   | { action: 'reboot'; bootID: string }
   /** The node is back on a new boot: uncordon if we cordoned it, then wait for it to be healthy. */
@@ -99,20 +132,103 @@ export type Step =
   /** A lock of ours with no cycle: kured's, or ours from a crash just after taking it. */
   | { action: 'adoptLock'; uncordon: boolean }
   /** The cycle is over: remove its annotation. */
-  | { action: 'forget' };
+  | { action: 'forget' }
+  /** Our Node was deleted: let the lock go if we hold it (nobody else would); the turn then fails. */
+  | { action: 'nodeGone'; release: boolean };
 
-export function decide(o: Observation, p: Policy): Step {
+/**
+ * The step, and when to look again if nothing wakes the agent earlier (a watch, the sentinel, the
+ * --period resync): 'now' after a step that changes something, a deadline of the step, or
+ * undefined (no deadline of its own).
+ */
+export interface Decision {
+  step: Step;
+  wake: 'now' | Date | undefined;
+}
+
+/** The steps that change something: their outcome is looked at again at once. */
+const PROGRESS: ReadonlySet<Step['action']> = new Set([
+  'acquire',
+  'drain',
+  'forceReboot',
+  'reboot',
+  'finish',
+  'settle',
+  'halt',
+  'release',
+  'abort',
+  'adoptLock',
+  'forget',
+  'nodeGone',
+]);
+
+export function decide(o: Observation, p: Policy): Decision {
+  const step = nextStep(o, p);
+  return { step, wake: wakeFor(step, o, p) };
+}
+
+function nextStep(o: Observation, p: Policy): Step {
   const cycle = o.node.cycle;
   const mine = o.lock.mine;
+  if (o.node.gone) return { action: 'nodeGone', release: mine !== undefined };
   if (cycle) return continueCycle(o, cycle, p);
   if (mine) return { action: 'adoptLock', uncordon: !mine.metadata.unschedulable && o.node.unschedulable };
   if (!o.rebootRequired) return { action: 'idle' };
-  if (!o.gate) return { action: 'checkGates' };
-  if (!o.gate.open) {
-    const { reason, gate, retryAt } = o.gate;
-    return { action: 'wait', phase: 'waiting', reason, gate, ...(retryAt ? { until: retryAt } : {}) };
+  const gate = standing(o, p);
+  if (!gate) return { action: 'checkGates' };
+  if (!gate.open) return closed(gate);
+  const turn = takeTurn(o, p);
+  // Our turn: right before the lock, the gates as they are now, the costly pre-flight included.
+  if (turn.action === 'acquire' || (turn.action === 'claim' && o.lock.acquirable)) {
+    if (o.gateAskedAt) return { action: 'checkGates' };
+    if (!p.preflight) return turn;
+    const preflight = freshPreflight(o, p);
+    if (!preflight) return { action: 'checkGates', preflight: true };
+    return preflight.open ? turn : closed(preflight);
   }
-  return takeTurn(o, p);
+  // Named in a wave, behind the nodes taking its other slots: ask the pre-flight while waiting.
+  if (turn.action === 'wait' && o.lock.namedMe && o.lock.acquirable && p.preflight && !freshPreflight(o, p))
+    return { ...turn, askPreflight: true };
+  return turn;
+}
+
+/** The ordinary gates' verdict if it still stands: asked this turn, or remembered and not yet due. */
+function standing(o: Observation, p: Policy): Verdict | undefined {
+  if (!o.gate || !o.gateAskedAt) return o.gate;
+  const now = o.now.getTime();
+  const opensAt = o.gate.open ? undefined : o.gate.retryAt?.getTime();
+  const until = Math.min(o.gateAskedAt.getTime() + (p.gateRecheckMs ?? 0), opensAt ?? Infinity);
+  return now < until ? o.gate : undefined;
+}
+
+function freshPreflight(o: Observation, p: Policy): Verdict | undefined {
+  const asked = o.preflight;
+  if (!asked || o.now.getTime() - asked.askedAt.getTime() >= (p.preflightFreshMs ?? 0)) return undefined;
+  return asked.verdict;
+}
+
+function closed(v: Verdict & { open: false }): Step {
+  const { reason, gate, retryAt } = v;
+  return { action: 'wait', phase: 'waiting', reason, gate, ...(retryAt ? { until: retryAt } : {}) };
+}
+
+/** When to look again after this step, if nothing wakes the agent first. */
+function wakeFor(step: Step, o: Observation, p: Policy): Decision['wake'] {
+  if (PROGRESS.has(step.action)) return 'now';
+  const now = o.now.getTime();
+  let at = Infinity;
+  // Waiting for a turn: a little jitter, so that waiters woken together do not act together.
+  const jitter = (o.jitter ?? 0) * p.namedGraceMs;
+  if (step.action === 'claim') at = now + p.namedGraceMs + jitter;
+  if (step.action === 'wait') {
+    if (step.until) at = Math.min(at, step.until.getTime() + (step.taint ? jitter : 0));
+    // A gate that says when it opens (the window) is trusted; the others are asked again soon.
+    if (step.gate && !step.until) at = Math.min(at, now + (p.gateRecheckMs ?? 0));
+    if (step.phase === 'rebooting') at = Math.min(at, now + (p.nodePollMs ?? 0));
+  }
+  // A lock held with a TTL frees itself without an event: look again when it expires.
+  if (o.lock.expiresAt) at = Math.min(at, o.lock.expiresAt.getTime() + 100);
+  return at === Infinity ? undefined : new Date(at);
 }
 
 /** Gates open, waiting only for the lock: only the named (next in line) write, one at a time. */
@@ -145,7 +261,7 @@ function takeTurn(o: Observation, p: Policy): Step {
     };
   }
   if (lock.named.length === 0) return { action: 'claim', passOver: [] };
-  if (lock.acquirable && graceLeft <= 0) return { action: 'claim', passOver: lock.named };
+  if (lock.acquirable && graceLeft <= 0) return { action: 'claim', passOver: [...lock.named] };
   return {
     action: 'wait',
     phase: 'waiting',
@@ -163,6 +279,10 @@ function continueCycle(o: Observation, cycle: Cycle, p: Policy): Step {
       // Lost the lock before rebooting (TTL, removed by hand): stop disrupting this node.
       if (!o.lock.mine)
         return { action: 'abort', uncordon: stillCordonedByUs, reason: 'the lock was lost while draining' };
+      if (cycle.drainFailed !== undefined) {
+        if (p.forceReboot) return { action: 'forceReboot', reason: cycle.drainFailed };
+        return { action: 'abort', uncordon: stillCordonedByUs, reason: `drain failed: ${cycle.drainFailed}` };
+      }
       return { action: 'drain', cordon: cycle.cordonedByUs && !o.node.unschedulable };
 
     case 'rebooting': {
@@ -171,6 +291,9 @@ function continueCycle(o: Observation, cycle: Cycle, p: Policy): Step {
         if (o.node.ready) return { action: 'finish', uncordon: stillCordonedByUs };
         return { action: 'wait', phase: 'rebooting', reason: 'rebooted; waiting for the node to be Ready' };
       }
+      // The request itself failed (the command exited non-zero): give the attempt up.
+      if (cycle.rebootFailed !== undefined)
+        return { action: 'abort', uncordon: stillCordonedByUs, reason: cycle.rebootFailed };
       // Same boot: either the request was never confirmed sent (ask again: a second request to a
       // node already going down is harmless), or it was and the node has not gone down yet.
       if (!cycle.requestedAt) return { action: 'reboot', bootID: cycle.bootID ?? o.node.bootID };

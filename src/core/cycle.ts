@@ -29,6 +29,10 @@ export interface Cycle {
   rebootedAfter?: string;
   /** settling: set when the node was not healthy within --post-reboot-timeout: why (the rollout halts). */
   halted?: string;
+  /** draining: why the last drain failed; the next decision reboots anyway (--force-reboot) or gives up. */
+  drainFailed?: string;
+  /** rebooting: why the reboot request failed; the next decision gives the attempt up. */
+  rebootFailed?: string;
   /** When the lock was taken (RFC 3339): the cycle's start in the node's history. */
   started?: string;
   /** Set once drained: how long cordon and evictions took. */

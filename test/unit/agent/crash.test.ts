@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { Agent } from '../../../src/agent/agent.ts';
 import type { AgentSettings } from '../../../src/agent/settings.ts';
 import { CYCLE_ANNOTATION } from '../../../src/core/cycle.ts';
+import { HISTORY_ANNOTATION, parseHistory } from '../../../src/core/history.ts';
 import { releaseHalted } from '../../../src/health/release.ts';
 import { FakeClock, Killed, plainSettings, ports, World } from '../support/fakes.ts';
 
@@ -327,3 +328,69 @@ test('releaseHalted (kured-ts resume) lets a halted node go, and refuses a node 
   assert.equal(world.lock, undefined);
   assert.equal(world.node.annotations[CYCLE_ANNOTATION], undefined);
 });
+
+/**
+ * Turns the loop (restarting on a kill) until the attempt is given up: the cycle in backoff, the
+ * lock released and the cordon as it was. The failure is written first, the abort follows at the
+ * next turn, so a kill between the two finds the failure and gives up all the same.
+ */
+async function giveUp(world: World, clock: FakeClock, preCordoned: boolean): Promise<void> {
+  let current = agent(world, clock);
+  for (let turn = 0; turn < 60; turn++) {
+    const given =
+      /"phase":"backoff"/.test(world.node.annotations[CYCLE_ANNOTATION] ?? '') &&
+      world.lock === undefined &&
+      world.node.unschedulable === preCordoned;
+    if (given) return;
+    try {
+      await current.reconcileOnce();
+    } catch (err) {
+      if (!(err instanceof Killed)) throw err;
+      world.budget = Number.POSITIVE_INFINITY;
+      current = agent(world, clock);
+    }
+  }
+  assert.fail(`never gave up: ${JSON.stringify(world.node.annotations)} lock=${world.lock}`);
+}
+
+for (const failure of ['drain', 'reboot'] as const) {
+  for (const preCordoned of [false, true]) {
+    test(`killed before each write of a failed ${failure}, the attempt is given up once (node ${preCordoned ? 'cordoned by an admin' : 'schedulable'} before)`, async () => {
+      const setup = (w: World) => {
+        w.sentinel = true;
+        w.node.unschedulable = preCordoned;
+        if (failure === 'drain')
+          w.drainResult = { ok: false, reason: 'blocked', blockingPods: ['ns/a'], permanent: false };
+        else w.rebootRefused = 'exit status 1';
+      };
+      const probe = new World();
+      setup(probe);
+      let writes = 0;
+      const spend = probe.spend.bind(probe);
+      probe.spend = () => {
+        writes++;
+        spend();
+      };
+      await giveUp(probe, new FakeClock(), preCordoned);
+      assert.ok(writes > 3, `only ${writes} writes`);
+      for (let k = 0; k <= writes; k++) {
+        const world = new World();
+        setup(world);
+        world.budget = k;
+        await giveUp(world, new FakeClock(), preCordoned);
+        assert.equal(world.reboots, 0, `kill before write ${k}: rebooted`);
+        const h = parseHistory(world.node.annotations[HISTORY_ANNOTATION]);
+        assert.ok('records' in h);
+        assert.deepEqual(
+          h.records.map((r) => r.outcome),
+          ['aborted'],
+          `kill before write ${k}: one aborted record`,
+        );
+        assert.match(
+          h.records[0]?.reason ?? '',
+          failure === 'drain' ? /drain failed: blocked/ : /reboot request failed: exit status 1/,
+        );
+      }
+    });
+  }
+}

@@ -1,16 +1,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decide, type Observation, type Step } from '../../../src/agent/decide.ts';
+import { decide, type Observation, type Policy, type Step } from '../../../src/agent/decide.ts';
 import type { Cycle } from '../../../src/core/cycle.ts';
 import type { LockEntry } from '../../../src/core/lock/codec.ts';
 
 const NOW = new Date('2026-11-23T12:00:00Z');
-const policy = {
+const policy: Policy = {
   rebootTimeoutMs: 15 * 60_000,
   lockReleaseDelayMs: 60_000,
   postRebootTimeoutMs: 10 * 60_000,
   haltOnFailure: true,
   namedGraceMs: 5000,
+  preflightFreshMs: 2000,
+  gateRecheckMs: 60_000,
+  nodePollMs: 5000,
 };
 const ago = (ms: number) => new Date(NOW.getTime() - ms).toISOString();
 const mine = (unschedulableBefore = false): LockEntry => ({
@@ -39,6 +42,11 @@ interface Row {
   stopped?: boolean;
   unchangedMs?: number;
   gate?: Observation['gate'];
+  /** The gates' verdict was remembered from an earlier turn, asked this long ago. */
+  gateAgeMs?: number;
+  /** The pre-flight's last verdict, asked this long ago. */
+  preflight?: { verdict: NonNullable<Observation['gate']>; ageMs: number };
+  gone?: boolean;
   health?: Observation['health'];
   policy?: Partial<typeof policy>;
   expect: Partial<Step> & Pick<Step, 'action'>;
@@ -359,6 +367,151 @@ const table: Row[] = [
     cycle: cycle({ phase: 'backoff', until: ago(1) }),
     expect: { action: 'forget' },
   },
+  // The rows the moves of decisions into decide() added: the node gone, a failed drain or reboot
+  // as recorded, which gates to ask at our turn (policy.preflight: a budget pre-flight exists).
+  {
+    when: 'our Node was deleted while we hold the lock: let it go',
+    gone: true,
+    mine: mine(),
+    rebootRequired: true,
+    expect: { action: 'nodeGone', release: true },
+  },
+  {
+    when: 'our Node does not exist, no lock of ours: nothing to let go',
+    gone: true,
+    cycle: cycle({ phase: 'draining' }),
+    expect: { action: 'nodeGone', release: false },
+  },
+  {
+    when: 'draining, the drain failed (recorded): give the attempt up, uncordon what we cordoned',
+    cycle: cycle({ phase: 'draining', drainFailed: 'pod ns/a: budget allows 0' }),
+    mine: mine(),
+    unschedulable: true,
+    expect: { action: 'abort', uncordon: true, reason: 'drain failed: pod ns/a: budget allows 0' },
+  },
+  {
+    when: 'draining, the drain failed, --force-reboot: reboot anyway',
+    cycle: cycle({ phase: 'draining', drainFailed: 'blocked' }),
+    mine: mine(),
+    unschedulable: true,
+    policy: { forceReboot: true },
+    expect: { action: 'forceReboot', reason: 'blocked' },
+  },
+  {
+    when: 'draining, the drain failed, an admin cordon: given up, left cordoned',
+    cycle: cycle({ phase: 'draining', cordonedByUs: false, drainFailed: 'blocked' }),
+    mine: mine(true),
+    unschedulable: true,
+    expect: { action: 'abort', uncordon: false },
+  },
+  {
+    when: 'rebooting, the reboot request failed (recorded): give the attempt up',
+    cycle: cycle({ phase: 'rebooting', bootID: 'boot-1', rebootFailed: 'the reboot request failed: exit 1' }),
+    mine: mine(),
+    unschedulable: true,
+    expect: { action: 'abort', uncordon: true, reason: 'the reboot request failed: exit 1' },
+  },
+  {
+    when: 'a remembered open verdict, not our turn: it stands',
+    rebootRequired: true,
+    gate: { open: true },
+    gateAgeMs: 30_000,
+    acquirable: false,
+    named: ['n3'],
+    expect: { action: 'wait', taint: true },
+  },
+  {
+    when: 'a remembered verdict past --period or a minute: the gates are asked again',
+    rebootRequired: true,
+    gate: { open: true },
+    gateAgeMs: 60_000,
+    named: ['n3'],
+    expect: { action: 'checkGates', preflight: undefined },
+  },
+  {
+    when: 'a remembered closed verdict past the time its gate said it opens: asked again',
+    rebootRequired: true,
+    gate: { open: false, gate: 'window', reason: 'outside', retryAt: new Date(NOW.getTime() - 1) },
+    gateAgeMs: 1000,
+    expect: { action: 'checkGates' },
+  },
+  {
+    when: 'our turn on a remembered verdict: the gates as they are now',
+    rebootRequired: true,
+    gate: { open: true },
+    gateAgeMs: 1000,
+    named: ['n1'],
+    expect: { action: 'checkGates', preflight: undefined },
+  },
+  {
+    when: 'our turn, gates asked now, a pre-flight exists and was not asked: ask it',
+    rebootRequired: true,
+    gate: { open: true },
+    named: ['n1'],
+    policy: { preflight: true },
+    expect: { action: 'checkGates', preflight: true },
+  },
+  {
+    when: 'our turn, the pre-flight asked 1s ago and open: take the lock',
+    rebootRequired: true,
+    gate: { open: true },
+    named: ['n1'],
+    preflight: { verdict: { open: true }, ageMs: 1000 },
+    policy: { preflight: true },
+    expect: { action: 'acquire' },
+  },
+  {
+    when: 'our turn, the pre-flight asked 3s ago: asked again',
+    rebootRequired: true,
+    gate: { open: true },
+    named: ['n1'],
+    preflight: { verdict: { open: true }, ageMs: 3000 },
+    policy: { preflight: true },
+    expect: { action: 'checkGates', preflight: true },
+  },
+  {
+    when: 'our turn, the pre-flight closed: wait, naming the budget',
+    rebootRequired: true,
+    gate: { open: true },
+    named: ['n1'],
+    preflight: { verdict: { open: false, gate: 'budgets', reason: 'budget allows 0' }, ageMs: 0 },
+    policy: { preflight: true },
+    expect: { action: 'wait', phase: 'waiting', gate: 'budgets', reason: 'budget allows 0' },
+  },
+  {
+    when: 'nobody named, a free slot, a pre-flight exists: asked before the claim takes it',
+    rebootRequired: true,
+    gate: { open: true },
+    policy: { preflight: true },
+    expect: { action: 'checkGates', preflight: true },
+  },
+  {
+    when: 'nobody named, the lock full: a claim names, so no pre-flight yet',
+    rebootRequired: true,
+    gate: { open: true },
+    acquirable: false,
+    policy: { preflight: true },
+    expect: { action: 'claim' },
+  },
+  {
+    when: 'named behind n3 in a wave: wait, and ask the pre-flight meanwhile',
+    rebootRequired: true,
+    gate: { open: true },
+    named: ['n3', 'n1'],
+    unchangedMs: 1000,
+    policy: { preflight: true },
+    expect: { action: 'wait', askPreflight: true },
+  },
+  {
+    when: 'named behind n3 in a wave, the pre-flight fresh: wait only',
+    rebootRequired: true,
+    gate: { open: true },
+    named: ['n3', 'n1'],
+    unchangedMs: 1000,
+    preflight: { verdict: { open: true }, ageMs: 500 },
+    policy: { preflight: true },
+    expect: { action: 'wait', askPreflight: undefined },
+  },
 ];
 
 for (const row of table) {
@@ -368,6 +521,7 @@ for (const row of table) {
       rebootRequired: row.rebootRequired ?? false,
       node: {
         name: 'n1',
+        ...(row.gone ? { gone: true } : {}),
         unschedulable: row.unschedulable ?? false,
         ready: row.ready ?? true,
         bootID: row.bootID ?? 'boot-1',
@@ -383,9 +537,18 @@ for (const row of table) {
         unchangedMs: row.unchangedMs ?? 0,
       },
       gate: row.gate,
+      ...(row.gateAgeMs !== undefined ? { gateAskedAt: new Date(NOW.getTime() - row.gateAgeMs) } : {}),
+      ...(row.preflight
+        ? {
+            preflight: {
+              verdict: row.preflight.verdict,
+              askedAt: new Date(NOW.getTime() - row.preflight.ageMs),
+            },
+          }
+        : {}),
       health: row.health,
     };
-    const step = decide(observation, { ...policy, ...row.policy });
+    const { step } = decide(observation, { ...policy, ...row.policy });
     assert.equal(step.action, row.expect.action);
     for (const [key, value] of Object.entries(row.expect)) {
       if (key === 'reason' && typeof value === 'string') {
@@ -399,7 +562,7 @@ for (const row of table) {
 
 test('decide: a closed window says when it opens, and the agent waits until then', () => {
   const retryAt = new Date(NOW.getTime() + 3_600_000);
-  const step = decide(
+  const { step, wake } = decide(
     {
       now: NOW,
       rebootRequired: true,
@@ -425,4 +588,64 @@ test('decide: a closed window says when it opens, and the agent waits until then
     gate: 'window',
     until: retryAt,
   });
+  assert.deepEqual(wake, retryAt);
+});
+
+/** When to look again, as decide() says with each step (the agent sleeps until then, or a watch wakes it). */
+test('decide: the wake-up time comes with the step', () => {
+  const base: Observation = {
+    now: NOW,
+    rebootRequired: true,
+    node: { name: 'n1', unschedulable: false, ready: true, bootID: 'boot-1', cycle: undefined },
+    lock: {
+      mine: undefined,
+      acquirable: false,
+      holders: 'n2',
+      stopped: false,
+      named: ['n3'],
+      namedMe: false,
+      unchangedMs: 0,
+    },
+    gate: { open: true },
+    health: undefined,
+    jitter: 0.5,
+  };
+  const at = (ms: number) => new Date(NOW.getTime() + ms);
+  // In line behind n3, the lock full: no deadline of its own (the lock's watch wakes it).
+  assert.equal(decide(base, policy).wake, undefined);
+  // The holder's entry has a TTL: looked at again 100 ms after it expires, without an event.
+  assert.deepEqual(
+    decide({ ...base, lock: { ...base.lock, expiresAt: at(30_000) } }, policy).wake,
+    at(30_100),
+  );
+  // A claim that named nobody: after the grace, with this turn's jitter (half of it).
+  const claim = decide({ ...base, lock: { ...base.lock, named: [], acquirable: false } }, policy);
+  assert.deepEqual([claim.step.action, claim.wake], ['claim', at(5000 + 2500)]);
+  // A closed gate that does not say when it opens: asked again after gateRecheckMs.
+  const blocked = decide(
+    { ...base, gate: { open: false, gate: 'prometheus', reason: 'alert firing' } },
+    policy,
+  );
+  assert.deepEqual(blocked.wake, at(60_000));
+  // Waiting for the node to go down: polled every nodePollMs, before the reboot timeout.
+  const rebooting = decide(
+    {
+      ...base,
+      node: {
+        ...base.node,
+        unschedulable: true,
+        cycle: cycle({ phase: 'rebooting', bootID: 'boot-1', requestedAt: ago(60_000) }),
+      },
+      lock: { ...base.lock, mine: mine() },
+    },
+    policy,
+  );
+  assert.deepEqual([rebooting.step.action, rebooting.wake], ['wait', at(5000)]);
+  // A step that changes something: looked at again at once.
+  assert.equal(
+    decide({ ...base, lock: { ...base.lock, named: ['n1'], namedMe: true, acquirable: true } }, policy).wake,
+    'now',
+  );
+  // Nothing to do: only the resync (and the sentinel's watch) wakes it.
+  assert.equal(decide({ ...base, rebootRequired: false }, policy).wake, undefined);
 });

@@ -86,6 +86,8 @@ export class World {
   /** Writes left before the agent is "killed"; Infinity = never. */
   budget = Number.POSITIVE_INFINITY;
   drainResult: DrainResult = { ok: true, evicted: 2 };
+  /** Set: the host refuses the reboot request with this error (the command exits non-zero). */
+  rebootRefused: string | undefined;
   notifications: Notification[] = [];
   events: string[] = [];
   maxCordonedByAgent = 0;
@@ -228,6 +230,7 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
   const rebooter: Rebooter = {
     reboot: async () => {
       world.spend();
+      if (world.rebootRefused !== undefined) throw new Error(world.rebootRefused);
       world.rebootNow();
       // The agent dies with the node: its next write fails as if the process were gone.
       world.budget = 0;

@@ -1,0 +1,124 @@
+/**
+ * The lock's hand-over between nodes: who takes a slot and who is named next. Claiming a turn,
+ * removing a ghost holder, naming, acquiring and releasing: every write of the lock an agent makes
+ * goes through here, each conditional on what was read (src/core/lock/ has the formats).
+ */
+import { type LockEntry, liveEntries } from '../core/lock/codec.ts';
+import { NAMED_GRACE_MS, pickNext, type Waiter } from '../core/lock/queue.ts';
+import type { Clock, FleetPort, LockPort } from '../core/ports.ts';
+import type { Snapshot } from './observe.ts';
+import type { Reporter } from './reporting.ts';
+import type { AgentSettings } from './settings.ts';
+
+/** A holder's Node answered 404: asked again this much later before its entry is removed. */
+const GHOST_RECHECK_MS = 1500;
+
+export interface HandoverDeps {
+  lock: LockPort;
+  fleet: FleetPort;
+  clock: Clock;
+}
+
+export class Handover {
+  /** Lock entries whose Node we saw exist (node and creation time): not asked again. */
+  private readonly verified = new Set<string>();
+
+  private readonly d: HandoverDeps;
+  private readonly s: AgentSettings;
+  private readonly report: Reporter;
+
+  constructor(d: HandoverDeps, s: AgentSettings, report: Reporter) {
+    this.d = d;
+    this.s = s;
+    this.report = report;
+  }
+
+  /**
+   * The waiting nodes (one LIST) when our write must name the next ones; undefined when the nodes
+   * already named do. Taking a slot: others still named go after us (the chain of a wave), so only
+   * the last of them lists. Freeing one: the named still fill the freed slots, except under the zone
+   * rule, where the last holder of a zone frees slots for another zone than the named one's.
+   */
+  private async waitersToName(snap: Snapshot, taking: boolean): Promise<Waiter[] | undefined> {
+    const named = snap.queue.next.filter((n) => n !== this.s.nodeId).length;
+    const holders = liveEntries(snap.lock, snap.observation.now).length;
+    const namedSuffice = taking
+      ? named > 0
+      : this.s.maxZones === 0 && named >= this.s.concurrency - holders + 1;
+    return namedSuffice ? undefined : this.d.fleet.waiting();
+  }
+
+  /** Our turn: takes a slot, naming the next in line in the same write. The entry if taken. */
+  async acquire(snap: Snapshot, waiters?: Waiter[]): Promise<LockEntry | undefined> {
+    const outcome = await this.d.lock.acquire(this.s.nodeId, snap.node.unschedulable, {
+      zone: snap.zone,
+      waiters: waiters ?? (await this.waitersToName(snap, true)),
+    });
+    if (outcome.ok) return outcome.entry;
+    this.report.lostRace(outcome.reason);
+    return undefined;
+  }
+
+  /**
+   * Nobody's turn was known: one LIST of the waiting nodes says who is first in line. If that is
+   * us, take the free slot (the entry), or with the lock full name ourselves, so the others stop asking.
+   */
+  async claim(passOver: string[], snap: Snapshot): Promise<LockEntry | undefined> {
+    const { fleet, lock } = this.d;
+    for (const n of passOver) {
+      this.report.passedOver(n);
+      await fleet.dropWaiting(n);
+    }
+    const waiters = (await fleet.waiting()).filter((w) => !passOver.includes(w.name));
+    if (!waiters.some((w) => w.name === this.s.nodeId)) {
+      waiters.push({ name: this.s.nodeId, since: snap.observation.now.getTime(), zone: snap.zone });
+    }
+    const holders = liveEntries(snap.lock, snap.observation.now).map((e) => e.nodeID);
+    const heads = pickNext(waiters, holders, snap.queue.zones, this.s);
+    const first = heads.includes(this.s.nodeId);
+    if (first && snap.observation.lock.acquirable) return this.acquire(snap, waiters);
+    // Name who is first: ourselves (the lock is full), or, when a turn was let pass or nobody
+    // acted for a while, whoever it is, so that a dead head in line is passed over in its turn.
+    const stalled = passOver.length > 0 || snap.observation.lock.unchangedMs >= NAMED_GRACE_MS;
+    if (first || stalled) {
+      if (!(await lock.name(heads, snap.lockVersion))) this.report.lineMoved();
+    } else this.report.notFirst(heads);
+    return undefined;
+  }
+
+  /**
+   * First in line with the lock full: a holder whose Node does not exist (404, twice, a moment
+   * apart) will never release; its entry is removed. A NotReady node is the TTL's business. True if
+   * one was removed.
+   */
+  async removeGhosts(snap: Snapshot): Promise<boolean> {
+    const { fleet, lock } = this.d;
+    const ghosts: LockEntry[] = [];
+    for (const e of liveEntries(snap.lock, snap.observation.now)) {
+      const key = `${e.nodeID}|${e.created}`;
+      if (this.verified.has(key) || (await fleet.exists(e.nodeID))) {
+        this.verified.add(key);
+        continue;
+      }
+      await this.d.clock.sleep(GHOST_RECHECK_MS);
+      if (await fleet.exists(e.nodeID)) this.verified.add(key);
+      else ghosts.push(e);
+    }
+    if (ghosts.length === 0) return false;
+    const removed = await lock.remove(ghosts);
+    for (const n of removed) this.report.ghostRemoved(n);
+    return removed.length > 0;
+  }
+
+  /** Hands our slot back; the same write names who goes next (`listAll`: from a fresh LIST of the waiting). */
+  async release(snap: Snapshot, listAll = false): Promise<void> {
+    const waiters = listAll ? await this.d.fleet.waiting() : await this.waitersToName(snap, false);
+    await this.d.lock.release(this.s.nodeId, waiters);
+  }
+
+  /** Our Node is gone: lets our slot go without naming anyone (nobody else would free it). */
+  async releaseGone(why: string): Promise<void> {
+    await this.d.lock.release(this.s.nodeId);
+    this.report.releasedGone(why);
+  }
+}
