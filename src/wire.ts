@@ -96,6 +96,14 @@ export async function wireAgent(
         parallelism: config.drainParallelism,
         clock,
         logger,
+        // `kured-ts status` shows a node's latest Event: the webhook's word on why its drain waits.
+        onDenied: (pod, cause) =>
+          events.record(
+            'Warning',
+            'EvictionDenied',
+            'Drain',
+            `${pod}: ${cause} (retried until the drain timeout)`,
+          ),
       }),
       rebooter: rebooter(config),
       notifier,

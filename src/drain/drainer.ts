@@ -31,6 +31,8 @@ export interface DrainerOptions {
   retryDelayMs?: number;
   /** Injectable randomness for the retry jitter. */
   random?: () => number;
+  /** Told once per pod and message when an admission webhook denies an eviction (retried all the same). */
+  onDenied?: (pod: string, cause: string) => void;
 }
 
 const DEFAULT_PARALLELISM = 5;
@@ -51,6 +53,7 @@ export function createDrainer(kube: Kube, opts: DrainerOptions): Drainer {
         ...(drainOpts.deadline ? { deadline: drainOpts.deadline } : {}),
         ...(drainOpts.signal ? { signal: drainOpts.signal } : {}),
         ...(opts.random ? { random: opts.random } : {}),
+        ...(opts.onDenied ? { onDenied: onceEach(opts.onDenied) } : {}),
       };
       const pods = await listUntilStopped(ctx, node, opts.podSelector);
       if (typeof pods === 'string') {
@@ -83,6 +86,17 @@ export function createDrainer(kube: Kube, opts: DrainerOptions): Drainer {
       else logger.warn({ reason: result.reason, permanent: result.permanent }, 'drain failed');
       return result;
     },
+  };
+}
+
+/** A drain tells of each pod's denial once per distinct message, not at every retry. */
+function onceEach(tell: (pod: string, cause: string) => void): (pod: string, cause: string) => void {
+  const told = new Set<string>();
+  return (pod, cause) => {
+    const key = `${pod}\n${cause}`;
+    if (told.has(key)) return;
+    told.add(key);
+    tell(pod, cause);
   };
 }
 

@@ -21,6 +21,8 @@ export interface EvictionContext {
   deadline?: Date;
   signal?: AbortSignal;
   random?: () => number;
+  /** Told of each refusal worth an operator's eye (a webhook's denial), e.g. to record an Event. */
+  onDenied?: (pod: string, cause: string) => void;
 }
 
 const DELETE_POLL_MS = 1000;
@@ -37,6 +39,7 @@ export async function evictPod(ctx: EvictionContext, pod: V1Pod): Promise<PodOut
   let current = pod;
   let lastCause = 'not attempted';
   let errors = 0;
+  let denials = 0;
   for (let attempt = 1; !stopped(ctx); attempt++) {
     try {
       // The refusal before each retry is logged at info already; the retry itself is detail.
@@ -64,12 +67,18 @@ export async function evictPod(ctx: EvictionContext, pod: V1Pod): Promise<PodOut
         return await waitUntilGone(ctx, current, uid, log);
       }
       if (refusal.kind === 'transient') errors++;
+      if (refusal.kind === 'denied') {
+        denials++;
+        ctx.onDenied?.(key, refusal.cause);
+      }
       const delay =
         refusal.kind === 'budget'
           ? budgetRetryDelayMs(refusal.retryAfterMs, ctx.retryDelayMs, ctx.random)
           : refusal.kind === 'conflict'
             ? CONFLICT_RETRY_MS // usually the pod was replaced under our UID precondition: the re-read shows it
-            : errorRetryDelayMs(errors, ctx.retryDelayMs, ctx.random);
+            : refusal.kind === 'denied'
+              ? errorRetryDelayMs(denials, ctx.retryDelayMs, ctx.random) // a webhook's verdict changes slowly
+              : errorRetryDelayMs(errors, ctx.retryDelayMs, ctx.random);
       const budgets =
         refusal.kind === 'budget' && refusal.budgets.length > 0 ? { budgets: refusal.budgets } : {};
       log.info({ retryInMs: delay, cause: refusal.cause, ...budgets }, 'eviction refused, retrying');

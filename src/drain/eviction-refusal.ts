@@ -25,7 +25,12 @@ export type EvictionRefusal =
   | { kind: 'namespaceTerminating'; cause: string }
   /** 409: our UID precondition failed (the pod was replaced) or a race; look at the pod again. */
   | { kind: 'conflict'; cause: string }
-  /** A client error retrying cannot fix (a bad request, a webhook denial). */
+  /**
+   * An admission webhook (or ValidatingAdmissionPolicy) denied it, e.g. Strimzi's Drain Cleaner,
+   * which then moves the pod itself: retry with backoff until the drain timeout; cause is its message.
+   */
+  | { kind: 'denied'; cause: string }
+  /** A client error retrying cannot fix (a bad request). */
   | { kind: 'rejected'; cause: string }
   /** The API server or the network failed; retry with backoff. */
   | { kind: 'transient'; cause: string };
@@ -45,6 +50,8 @@ export function classifyEvictionError(err: unknown, namespace: string): Eviction
     return { kind: 'namespaceTerminating', cause: `namespace ${namespace} is terminating` };
   }
   if (isConflict(err)) return { kind: 'conflict', cause: message };
+  // Whatever code the webhook chose (403 by default, Strimzi's 500, a 4xx), its verdict may change.
+  if (ADMISSION_DENIAL.test(message)) return { kind: 'denied', cause: message };
   const code = httpCode(err);
   // 403 covers RBAC but also "disruptions allowed is negative", which the disruption controller fixes.
   if (code !== undefined && code >= 400 && code < 500 && code !== 403 && code !== 408) {
@@ -52,6 +59,11 @@ export function classifyEvictionError(err: unknown, namespace: string): Eviction
   }
   return { kind: 'transient', cause: message };
 }
+
+// kube-apiserver's words: `admission webhook "<name>" denied the request: <message>` (webhook
+// errors.ToStatusErr) and `... ValidatingAdmissionPolicy '<name>' with binding '<b>' denied request: ...`.
+const ADMISSION_DENIAL =
+  /admission webhook "[^"]*" denied the request|ValidatingAdmissionPolicy '[^']*'.* denied request/;
 
 /**
  * One readable cause per blocking budget, with the budget named as namespace/name, e.g.

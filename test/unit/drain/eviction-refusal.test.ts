@@ -98,3 +98,26 @@ test('409, other 4xx, 5xx and network errors', () => {
     cause: 'connect ECONNREFUSED 127.0.0.1:6443',
   });
 });
+
+// kube-apiserver wraps a webhook's denial as `admission webhook "<name>" denied the request: <message>`,
+// with the webhook's own code (403 when it gave none).
+test('an admission webhook denial is retried whatever its code, with the message as the cause', () => {
+  const message =
+    'admission webhook "eviction.strimzi.io" denied the request: the operator moves this broker';
+  for (const code of [400, 403, 422, 500]) {
+    assert.deepEqual(
+      classifyEvictionError(apiError(code, { code, message }), 'ns'),
+      {
+        kind: 'denied',
+        cause: message,
+      },
+      `HTTP ${code}`,
+    );
+  }
+});
+
+test('a ValidatingAdmissionPolicy denial is retried too', () => {
+  const message =
+    "pods \"web-0\" is forbidden: ValidatingAdmissionPolicy 'no-evict' with binding 'no-evict-b' denied request: wait";
+  assert.equal(classifyEvictionError(apiError(403, { message }), 'ns').kind, 'denied');
+});
