@@ -18,7 +18,7 @@ import { connect } from './kube/client.ts';
 import { NodeFleet } from './kube/fleet.ts';
 import { NodeOps, viewNode } from './kube/node.ts';
 import { follow, WatchedObject } from './kube/watch.ts';
-import { DaemonSetLock } from './lock/store.ts';
+import { DaemonSetLock, lockSettings } from './lock/store.ts';
 import { createNotifier } from './notify/index.ts';
 import { NodeEvents } from './observe/events.ts';
 import { AgentMetrics } from './observe/metrics.ts';
@@ -68,20 +68,7 @@ export async function wireAgent(
   const notifier = createNotifier(config, logger);
   const events = new NodeEvents(kube, { name: config.nodeId, uid: '' }, logger);
   const metrics = new AgentMetrics(config.nodeId, { defaultMetrics: opts.processMetrics !== false });
-  const lock = new DaemonSetLock(
-    kube,
-    {
-      namespace: config.dsNamespace,
-      name: config.dsName,
-      annotation: config.lockAnnotation,
-      concurrency: config.concurrency,
-      ttlMs: config.lockTtlMs,
-      maxZones: config.maxZones,
-    },
-    clock,
-    logger,
-    lockCache,
-  );
+  const lock = new DaemonSetLock(kube, lockSettings(config), clock, logger, lockCache);
   const agent: Agent = new Agent(
     {
       node,

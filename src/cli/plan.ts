@@ -10,7 +10,7 @@ import { ConfigError } from '../core/errors.ts';
 import { describeHolders, liveEntries } from '../core/lock/codec.ts';
 import { describePause } from '../core/lock/pause.ts';
 import { WAITING_LABEL } from '../core/lock/queue.ts';
-import type { Gate, GateVerdict } from '../core/ports.ts';
+import type { Gate } from '../core/ports.ts';
 import {
   type BudgetBlock,
   type BudgetInfo,
@@ -19,7 +19,7 @@ import {
   evictionBlockers,
 } from '../gates/budgets.ts';
 import { kubeBudgetSource } from '../gates/budgets-kube.ts';
-import { createGates, windowFromConfig } from '../gates/index.ts';
+import { checkGate, createGates, windowFromConfig } from '../gates/index.ts';
 import { podsGate } from '../gates/pods.ts';
 import type { ClusterFacts, NodeFacts } from './cluster.ts';
 import type { OperatorClients } from './connect.ts';
@@ -162,12 +162,7 @@ async function listBudgets(source: ReturnType<typeof kubeBudgetSource>): Promise
 
 /** A gate's state now, in words: a closed window says when it opens. */
 async function stateOf(gate: Gate, now: Date, config: Config): Promise<GateState> {
-  let v: GateVerdict;
-  try {
-    v = await gate.check(now);
-  } catch (err) {
-    v = { open: false, reason: `the ${gate.name} gate failed: ${(err as Error).message}` };
-  }
+  const v = await checkGate(gate, now);
   if (v.open) {
     const detail =
       gate.name === 'window'

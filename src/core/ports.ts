@@ -108,6 +108,8 @@ export interface NodePort {
 
 /** The lock as read: kured's annotation, the hand-over beside it, and the object's version. */
 export interface LockRead {
+  /** The lock annotation verbatim (undefined: none). */
+  annotation?: string;
   value: LockValue;
   queue: Queue;
   resourceVersion: string;

@@ -81,16 +81,20 @@ export async function evaluateGates(
 ): Promise<GatesVerdict> {
   for (const gate of gates) {
     if (opts.beforeLock !== undefined && (gate.beforeLock ?? false) !== opts.beforeLock) continue;
-    let verdict: GateVerdict;
-    try {
-      verdict = await gate.check(now);
-    } catch (err) {
-      verdict = {
-        open: false,
-        reason: `the ${gate.name} gate failed: ${err instanceof Error ? err.message : String(err)}`,
-      };
-    }
+    const verdict = await checkGate(gate, now);
     if (!verdict.open) return { ...verdict, gate: gate.name };
   }
   return { open: true };
+}
+
+/** One gate's verdict now, as the agent reads it (and `kured-ts plan`): a gate that throws counts as closed. */
+export async function checkGate(gate: Gate, now: Date): Promise<GateVerdict> {
+  try {
+    return await gate.check(now);
+  } catch (err) {
+    return {
+      open: false,
+      reason: `the ${gate.name} gate failed: ${err instanceof Error ? err.message : String(err)}`,
+    };
+  }
 }

@@ -1,4 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
+import type { Config } from '../core/config.ts';
 import {
   type AcquireOutcome,
   acquire,
@@ -34,6 +35,20 @@ export interface LockSettings {
   maxZones: number;
 }
 
+/** The lock's place and rules from the agents' flags (the operator commands read the same flags). */
+export function lockSettings(
+  c: Pick<Config, 'dsNamespace' | 'dsName' | 'lockAnnotation' | 'concurrency' | 'lockTtlMs' | 'maxZones'>,
+): LockSettings {
+  return {
+    namespace: c.dsNamespace,
+    name: c.dsName,
+    annotation: c.lockAnnotation,
+    concurrency: c.concurrency,
+    ttlMs: c.lockTtlMs,
+    maxZones: c.maxZones,
+  };
+}
+
 /**
  * kured's lock on its DaemonSet, written with optimistic concurrency: every write is a merge
  * patch carrying the resourceVersion we read, so a concurrent writer makes it fail with 409 and we
@@ -67,6 +82,7 @@ export class DaemonSetLock {
     const ds = cached ?? (await this.get());
     const annotations = ds.metadata?.annotations ?? {};
     return {
+      annotation: annotations[this.settings.annotation],
       value: parseLock(annotations[this.settings.annotation]),
       queue: parseQueue(annotations[QUEUE_ANNOTATION]),
       resourceVersion: ds.metadata?.resourceVersion ?? '',
@@ -196,10 +212,12 @@ export class DaemonSetLock {
   }
 
   /**
-   * Read-modify-write until no conflict, both annotations in one merge patch guarded by the
-   * resourceVersion read. `write: false` leaves the object alone; a null lock removes it.
+   * Read-modify-write until no conflict, the lock, its hand-over and any other annotation (the
+   * pause record) in one merge patch guarded by the resourceVersion read. `write: false` leaves the
+   * object alone; a null lock removes it. Every write of the lock goes through here: the agent's
+   * and the operator's (`kured-ts pause` and `resume`, src/cli/pause.ts).
    */
-  private async update<T>(change: (r: LockRead) => { write: Write | false; result: T }): Promise<T> {
+  async update<T>(change: (r: LockRead) => { write: LockWrite | false; result: T }): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       // After a conflict the watch may not have shown the winner yet: read it from the API.
       const read = await this.read(attempt > 1);
@@ -223,10 +241,10 @@ export class DaemonSetLock {
   }
 }
 
-interface Write {
+export interface LockWrite {
   /** The lock annotation (null: remove it); undefined leaves it as is. */
   lock?: string | null;
   queue?: Queue;
-  /** Other annotations written in the same patch (the pause record). */
-  extra?: Record<string, string>;
+  /** Other annotations written in the same patch (the pause record; null removes one). */
+  extra?: Record<string, string | null>;
 }
