@@ -2,8 +2,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 
 /**
  * Which pods `kubectl drain --ignore-daemonsets --delete-emptydir-data --force` would evict
- * (kured's hard-coded options), as a pure function. The filters run in kubectl's order and the
- * first skip wins. One difference: kubectl GETs a pod's DaemonSet and deletes the pod when the
+ * (kured's hard-coded options), as a pure function: one named filter per reason, as kubectl's
+ * pkg/drain has, run in kubectl's order; the first skip wins. One difference: kubectl GETs a pod's DaemonSet and deletes the pod when the
  * DaemonSet is gone; we do not (that needs a cluster-wide grant on DaemonSets), so orphaned
  * DaemonSet pods are skipped, not deleted.
  */
@@ -43,19 +43,63 @@ export function deletedLongerAgoThan(pod: V1Pod, seconds: number, now: Date): bo
   return now.getTime() - new Date(since).getTime() > seconds * 1000;
 }
 
+/** What one filter says of a pod: skip it (why), evict it with a warning, or nothing. */
+type FilterWord = { skip: SkipReason } | { warn: EvictWarning } | undefined;
+interface PodFacts {
+  now: Date;
+  skipWaitForDeleteTimeoutSeconds: number;
+  controller: { kind: string } | undefined;
+  finished: boolean;
+}
+type PodFilter = (pod: V1Pod, facts: PodFacts) => FilterWord;
+
+/** kubectl's skipDeletedFilter: a pod stuck terminating past --skip-wait-for-delete-timeout. */
+const skipDeletedLongAgo: PodFilter = (pod, f) =>
+  deletedLongerAgoThan(pod, f.skipWaitForDeleteTimeoutSeconds, f.now)
+    ? { skip: 'deletedLongAgo' }
+    : undefined;
+
+/** kubectl's daemonSetFilter (--ignore-daemonsets): a finished DaemonSet pod holds nothing, and is deleted. */
+const skipDaemonSetPods: PodFilter = (_pod, f) =>
+  f.controller?.kind === 'DaemonSet' && !f.finished ? { skip: 'daemonSet' } : undefined;
+
+/** kubectl's mirrorPodFilter: the kubelet's static pods cannot be evicted through the API. */
+const skipMirrorPods: PodFilter = (pod) =>
+  pod.metadata?.annotations?.[MIRROR_ANNOTATION] !== undefined ? { skip: 'mirror' } : undefined;
+
+/** kubectl's localStorageFilter (--delete-emptydir-data): evicted, its emptyDir data lost. */
+const warnLocalStorage: PodFilter = (pod, f) =>
+  !f.finished && pod.spec?.volumes?.some((v) => v.emptyDir !== undefined && v.emptyDir !== null)
+    ? { warn: 'localStorage' }
+    : undefined;
+
+/** kubectl's unreplicatedFilter (--force): evicted, and nothing recreates it. */
+const warnUnmanaged: PodFilter = (_pod, f) =>
+  !f.finished && f.controller === undefined ? { warn: 'unmanaged' } : undefined;
+
+/** In kubectl's order; the first skip wins. */
+const FILTERS: readonly PodFilter[] = [
+  skipDeletedLongAgo,
+  skipDaemonSetPods,
+  skipMirrorPods,
+  warnLocalStorage,
+  warnUnmanaged,
+];
+
 export function podVerdict(pod: V1Pod, now: Date, skipWaitForDeleteTimeoutSeconds: number): PodVerdict {
-  if (deletedLongerAgoThan(pod, skipWaitForDeleteTimeoutSeconds, now))
-    return { evict: false, skip: 'deletedLongAgo' };
-  const controller = pod.metadata?.ownerReferences?.find((ref) => ref.controller === true);
-  const finished = isFinished(pod);
-  // A finished DaemonSet pod holds nothing, and kubectl deletes it.
-  if (controller?.kind === 'DaemonSet' && !finished) return { evict: false, skip: 'daemonSet' };
-  if (pod.metadata?.annotations?.[MIRROR_ANNOTATION] !== undefined) return { evict: false, skip: 'mirror' };
+  const facts: PodFacts = {
+    now,
+    skipWaitForDeleteTimeoutSeconds,
+    controller: pod.metadata?.ownerReferences?.find((ref) => ref.controller === true),
+    finished: isFinished(pod),
+  };
   const warnings: EvictWarning[] = [];
-  if (!finished && pod.spec?.volumes?.some((v) => v.emptyDir !== undefined && v.emptyDir !== null)) {
-    warnings.push('localStorage');
+  for (const filter of FILTERS) {
+    const word = filter(pod, facts);
+    if (word === undefined) continue;
+    if ('skip' in word) return { evict: false, skip: word.skip };
+    warnings.push(word.warn);
   }
-  if (!finished && controller === undefined) warnings.push('unmanaged');
   return { evict: true, warnings };
 }
 
