@@ -272,7 +272,7 @@ export class Reporter {
 }
 
 function phaseOf(step: Step, snap: Snapshot): Phase {
-  if (step.action === 'idle') return 'idle';
+  if (step.action === 'idle' || step.action === 'nodeGone') return 'idle';
   if (step.action === 'wait') return step.phase;
   const cycle = snap.observation.node.cycle?.phase;
   if (step.action === 'halt') return 'halted';
