@@ -4,7 +4,6 @@
  * resume removes exactly what pause wrote, then releases halted nodes. Every write goes through the
  * agents' own lock store, so an agent taking or releasing the lock meanwhile is safe.
  */
-import { pino } from 'pino';
 import { realClock } from '../agent/clock.ts';
 import type { Config } from '../core/config.ts';
 import { CYCLE_ANNOTATION, parseCycle } from '../core/cycle.ts';
@@ -136,5 +135,6 @@ function holdersOf(value: ReturnType<typeof parseLock>): string {
 async function lockStore(c: OperatorClients, agents: Config): Promise<DaemonSetLock> {
   // One clear line when the lock DaemonSet is not there.
   await readLockDaemonSet(c, agents);
-  return new DaemonSetLock(c.kube, lockSettings(agents), realClock, pino({ level: 'silent' }));
+  // A command says what it did in one line: the store's debug lines (conflicts retried) are not shown.
+  return new DaemonSetLock(c.kube, lockSettings(agents), realClock, { debug: () => {} });
 }

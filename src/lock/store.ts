@@ -58,7 +58,7 @@ export class DaemonSetLock {
   readonly settings: LockSettings;
   private readonly kube: Kube;
   private readonly clock: Clock;
-  private readonly logger: Logger;
+  private readonly logger: Pick<Logger, 'debug'>;
   private readonly cache: WatchedObject<k8s.V1DaemonSet> | undefined;
 
   /** With a cache (fed by the lock watch) reads cost no request while the watch runs. */
@@ -66,7 +66,7 @@ export class DaemonSetLock {
     kube: Kube,
     settings: LockSettings,
     clock: Clock,
-    logger: Logger,
+    logger: Pick<Logger, 'debug'>,
     cache?: WatchedObject<k8s.V1DaemonSet>,
   ) {
     this.kube = kube;
