@@ -353,7 +353,6 @@ async function runSetting(
     const m1 = await scrape(cluster);
     const realCpu = cpuSeconds(real.pid(realNode)!) - realCpu0;
     const steadyHandovers = Math.max(1, releasedAfterRush());
-    const acquiredInSlice = new Set(observer.acquires.map((a) => a.node));
 
     // Fairness, read before the line is let go: each node's wait against its place in line.
     const fairness = lineFairness(observer, needing, setting.maxZones ? zoneOf : undefined);
@@ -384,7 +383,10 @@ async function runSetting(
     }
     await sleep(3000); // a second reboot would show now
     const events = await agentEvents(cluster, t0);
-    const rebooted = sliced ? needing.filter((n) => acquiredInSlice.has(n)) : needing;
+    // Sliced, the nodes that took the lock before their sentinel went (the one taking it as the
+    // slice ends, too) reboot; the others must not.
+    const acquired = new Set(observer.acquires.map((a) => a.node));
+    const rebooted = sliced ? needing.filter((n) => acquired.has(n)) : needing;
 
     // Hand-over: each cordon of the rollout after the first wave, from the lock release before it.
     const handovers: number[] = [];
