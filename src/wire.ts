@@ -12,7 +12,7 @@ import type { Logger } from './core/log.ts';
 import type { Rebooter, Sentinel } from './core/ports.ts';
 import { createDrainer } from './drain/drainer.ts';
 import { kubeBudgetSource } from './gates/budgets-kube.ts';
-import { createGates } from './gates/index.ts';
+import { createGates, windowFromConfig } from './gates/index.ts';
 import { nodePodHealth } from './health/node-pods.ts';
 import { connect } from './kube/client.ts';
 import { NodeFleet } from './kube/fleet.ts';
@@ -22,6 +22,7 @@ import { DaemonSetLock, lockSettings } from './lock/store.ts';
 import { createNotifier } from './notify/index.ts';
 import { NodeEvents } from './observe/events.ts';
 import { AgentMetrics } from './observe/metrics.ts';
+import { registerScheduleMetrics } from './observe/schedule-metrics.ts';
 import { startObserveServer } from './observe/server.ts';
 import { hostCommand } from './reboot/host.ts';
 import { commandRebooter, signalRebooter } from './reboot/rebooter.ts';
@@ -68,6 +69,7 @@ export async function wireAgent(
   const notifier = createNotifier(config, logger);
   const events = new NodeEvents(kube, { name: config.nodeId, uid: '' }, logger);
   const metrics = new AgentMetrics(config.nodeId, { defaultMetrics: opts.processMetrics !== false });
+  registerScheduleMetrics(metrics.registry, config.nodeId, windowFromConfig(config));
   const lock = new DaemonSetLock(kube, lockSettings(config), clock, logger, lockCache);
   const agent: Agent = new Agent(
     {

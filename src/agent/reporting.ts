@@ -3,6 +3,7 @@
  * notifications and metrics. Nothing here decides or writes to the cluster; its only memory is
  * what it already said, so that a long wait is one line and one Event, not one per turn.
  */
+import { NEEDED_ANNOTATION } from '../core/history.ts';
 import { liveEntries } from '../core/lock/codec.ts';
 import { zoneName } from '../core/lock/queue.ts';
 import type { Logger } from '../core/log.ts';
@@ -45,6 +46,11 @@ export class Reporter {
     const { telemetry } = this.d;
     const o = snap.observation;
     telemetry.setRebootRequired(o.rebootRequired);
+    // Since when, from the node's annotation (it survives restarts); the annotation is written this turn if new.
+    const needed = Date.parse(snap.node.annotations[NEEDED_ANNOTATION] ?? '');
+    telemetry.setRebootNeededSince?.(
+      o.rebootRequired ? (Number.isNaN(needed) ? o.now : new Date(needed)) : undefined,
+    );
     telemetry.setPhase(phaseOf(step, snap));
     telemetry.setLockHolders(liveEntries(snap.lock, o.now).map((e) => e.nodeID));
     telemetry.setBlocked(step.action === 'wait' ? step.gate : undefined);
@@ -56,6 +62,7 @@ export class Reporter {
   /** A quiet turn: nothing of ours in the cluster and no reboot needed. */
   quiet(): void {
     this.d.telemetry.setRebootRequired(false);
+    this.d.telemetry.setRebootNeededSince?.(undefined);
   }
 
   turnFailed(err: string, retryInMs: number): void {

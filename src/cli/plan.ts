@@ -25,6 +25,7 @@ import type { ClusterFacts, NodeFacts } from './cluster.ts';
 import type { OperatorClients } from './connect.ts';
 import { rolloutOrder } from './order.ts';
 import { data, duration, type Format, table } from './output.ts';
+import { fitInWindows, type WindowFit } from './window-fit.ts';
 
 export const EXIT_BLOCKED = 2;
 
@@ -54,6 +55,8 @@ export interface Plan {
   blockers: string[];
   canProceed: boolean;
   estimateSeconds: number | undefined;
+  /** When the window next opens, and whether the pending waves fit in that opening. */
+  window: WindowFit;
 }
 
 export async function makePlan(
@@ -132,6 +135,7 @@ export async function makePlan(
   const waves = new Map<number, number>();
   for (const n of nodes) waves.set(n.wave, Math.max(waves.get(n.wave) ?? 0, n.estimateSeconds ?? Number.NaN));
   const total = [...waves.values()].reduce((a, b) => a + b, 0);
+  const waveSeconds = [...waves.entries()].sort(([a], [b]) => a - b).map(([, seconds]) => seconds);
   return {
     lock: `${config.lockAnnotation} on ${config.dsNamespace}/${config.dsName}: ${describeHolders(facts.lock, now)}`,
     pause,
@@ -141,6 +145,7 @@ export async function makePlan(
     blockers,
     canProceed: blockers.length === 0,
     estimateSeconds: nodes.length === 0 ? 0 : Number.isNaN(total) ? undefined : total,
+    window: fitInWindows(windowFromConfig(config), now, waveSeconds),
   };
 }
 
@@ -202,6 +207,7 @@ export function printPlan(plan: Plan, format: Format, out: (line: string) => voi
   out(`lock ${plan.lock}`);
   if (plan.pause) out(plan.pause);
   for (const g of plan.gates) out(`${g.gate}: ${g.open ? '' : 'closed: '}${g.detail}`);
+  out(plan.window.summary);
   if (plan.nodes.length === 0) {
     out('no node needs a reboot');
   } else {

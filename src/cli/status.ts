@@ -3,9 +3,11 @@
  * credentials. Shows who holds the lock (and a pause, with its reason and age), and per node its
  * cordon state, its reboot cycle and the last thing its agent said (its latest Kubernetes Event).
  */
+
 import { describeHolders, liveEntries } from '../core/lock/codec.ts';
 import { describePause } from '../core/lock/pause.ts';
 import { activeZones, parseQueue, QUEUE_ANNOTATION, WAITING_LABEL, zoneName } from '../core/lock/queue.ts';
+import { windowFromConfig } from '../gates/index.ts';
 import type { ClusterFacts } from './cluster.ts';
 import type { OperatorClients } from './connect.ts';
 import { data, type Format, table } from './output.ts';
@@ -41,9 +43,18 @@ export async function status(
       'records' in n.history ? n.history.records.find((r) => r.outcome === 'rebooted')?.end : undefined,
     lastEvent: lastEvent.get(n.view.name),
   }));
+  const schedule = windowFromConfig(config);
+  const opening = schedule.openingAt(now);
+  const window = {
+    open: schedule.contains(now),
+    nextOpening: opening?.open.toISOString() ?? null,
+    closes: opening?.close?.toISOString() ?? null,
+    schedule: schedule.describe(),
+  };
   if (format === 'json' || format === 'yaml') {
     out(
       data(format, {
+        window,
         lock: {
           daemonSet: `${config.dsNamespace}/${config.dsName}`,
           annotation: config.lockAnnotation,
@@ -61,6 +72,7 @@ export async function status(
     `lock ${config.lockAnnotation} on ${config.dsNamespace}/${config.dsName}: ${describeHolders(lock, now)}${since ? ` (${since})` : ''}`,
   );
   if (pause) out(pause);
+  out(windowLine(window));
   const queue = parseQueue(facts.lockDaemonSet.metadata?.annotations?.[QUEUE_ANNOTATION]);
   if (config.maxZones > 0 || holders.length > 0) {
     const zones = [
@@ -95,6 +107,18 @@ export async function status(
     (n.lastEvent ?? '-').slice(0, wide ? 300 : 100),
   ]);
   for (const l of table(header, rows)) out(l);
+}
+
+function windowLine(w: {
+  open: boolean;
+  nextOpening: string | null;
+  closes: string | null;
+  schedule: string;
+}): string {
+  const until = w.closes ? ` until ${w.closes}` : '';
+  if (w.open) return `reboot window: open now${until} (${w.schedule})`;
+  if (!w.nextOpening) return `reboot window: closed, never opens in the next two years (${w.schedule})`;
+  return `reboot window: closed; next opening ${w.nextOpening}${until} (${w.schedule})`;
 }
 
 /** The line an operator looks for first: which node stopped the rollout, and why. */

@@ -360,6 +360,20 @@ export const FLAGS: FlagSpec[] = [
     help: 'before taking the lock, wait while a PodDisruptionBudget allowing no disruption would block the drain (false: drain as kured does)',
     extra: true,
   },
+  {
+    flag: 'maintenance-window',
+    kind: 'array',
+    default: '',
+    help: 'a window reboots may start in, AKS-style: "weekly sa,su 22:00 4h Europe/Paris", "monthly 15 02:00 6h UTC+01:00", "monthly last-su 01:00 3h" (repeatable; with any, only inside one; the reboot window must allow it too)',
+    extra: true,
+  },
+  {
+    flag: 'not-allowed-dates',
+    kind: 'slice',
+    default: '',
+    help: 'dates no reboot starts on, local to each window: 2026-12-24 or 2026-11-27..2026-11-30 (repeatable, comma-separated)',
+    extra: true,
+  },
 ];
 
 export function envName(flag: string): string {

@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { Config } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import { parsePrometheusUrl } from '../gates/prometheus.ts';
+import { parseMaintenanceWindow, parseNotAllowedDates } from '../gates/schedule.ts';
 import { parseDays, parseTimeOfDay } from '../gates/window.ts';
 import { resolveTimeZone } from '../gates/zoned-time.ts';
 import { hostCommand } from '../reboot/host.ts';
@@ -182,6 +183,8 @@ function validate(c: Config): string[] {
     () => attempt(() => parseTimeOfDay(c.startTime, '--start-time')),
     () => attempt(() => parseTimeOfDay(c.endTime, '--end-time')),
     () => attempt(() => resolveTimeZone(c.timeZone)),
+    ...c.maintenanceWindow.map((w) => () => attempt(() => parseMaintenanceWindow(w))),
+    () => attempt(() => parseNotAllowedDates(c.notAllowedDates)),
     () => (c.prometheusUrl ? attempt(() => parsePrometheusUrl(c.prometheusUrl)) : undefined),
     () => attempt(() => hostCommand(c.rebootCommand, '', 1, '--reboot-command')),
     () =>

@@ -104,4 +104,8 @@ export interface Config {
   maxZones: number;
   /** Check PodDisruptionBudgets before taking the lock (kured-ts pre-flight). */
   budgetPreflight: boolean;
+  /** AKS-style maintenance windows (src/gates/schedule.ts); with any, a reboot starts only inside one. */
+  maintenanceWindow: string[];
+  /** Date ranges on which no reboot starts (a freeze). */
+  notAllowedDates: string[];
 }

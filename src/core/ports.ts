@@ -162,6 +162,8 @@ export interface EventsPort {
 /** What the agent reports as metrics (src/observe/metrics.ts implements it). */
 export interface Telemetry {
   setRebootRequired(required: boolean): void;
+  /** Since when this node has needed a reboot (its reboot-needed annotation); undefined: it does not. */
+  setRebootNeededSince?(since: Date | undefined): void;
   setPhase(phase: import('./phase.ts').Phase): void;
   setLockHolders(holders: string[]): void;
   setBlocked(gate: string | undefined): void;

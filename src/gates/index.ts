@@ -6,8 +6,10 @@ import type { Kube } from '../kube/client.ts';
 import { type BudgetSource, budgetsGate } from './budgets.ts';
 import { podsGate } from './pods.ts';
 import { prometheusGate } from './prometheus.ts';
-import { parseWindow, type RebootWindow, windowGate } from './window.ts';
+import { parseMaintenanceWindow, parseNotAllowedDates, Schedule, scheduleGate } from './schedule.ts';
+import { parseWindow } from './window.ts';
 
+export { Schedule } from './schedule.ts';
 export { parseWindow, type RebootWindow, windowGate } from './window.ts';
 
 export interface GateDeps {
@@ -33,16 +35,20 @@ export type GateConfig = Pick<
   | 'prometheusBasicAuthFile'
   | 'prometheusCaFile'
 > &
-  Partial<Pick<Config, 'budgetPreflight'>>;
+  Partial<Pick<Config, 'budgetPreflight' | 'maintenanceWindow' | 'notAllowedDates'>>;
 
-/** The window from the config; the agent also uses it to sleep until the window opens. */
-export function windowFromConfig(config: GateConfig): RebootWindow {
-  return parseWindow(config.rebootDays, config.startTime, config.endTime, config.timeZone);
+/** kured's window with the maintenance windows and not-allowed dates: when a reboot may start. */
+export function windowFromConfig(config: GateConfig): Schedule {
+  return new Schedule(
+    parseWindow(config.rebootDays, config.startTime, config.endTime, config.timeZone),
+    (config.maintenanceWindow ?? []).filter((w) => w.trim() !== '').map(parseMaintenanceWindow),
+    parseNotAllowedDates(config.notAllowedDates ?? []),
+  );
 }
 
 /** Throws ConfigError on a bad window, Prometheus URL or credential file. */
 export function createGates(config: GateConfig, deps: GateDeps): Gate[] {
-  const gates: Gate[] = [windowGate(windowFromConfig(config))];
+  const gates: Gate[] = [scheduleGate(windowFromConfig(config))];
   if (config.prometheusUrl) {
     gates.push(
       prometheusGate({

@@ -42,6 +42,19 @@ export class RebootWindow {
     return undefined;
   }
 
+  /** The first instant after the window open at `now` closes (windows that touch count as one); undefined if closed. */
+  closesAfter(now: Date): Date | undefined {
+    let t = now.getTime();
+    let open = false;
+    for (const [from, to] of this.openings(t)) {
+      if (from <= t + 1 && t <= to) {
+        open = true;
+        t = to;
+      }
+    }
+    return open ? new Date(t + 1) : undefined;
+  }
+
   /** e.g. `mo,tu 22:00-02:00 Europe/Paris` */
   describe(): string {
     const days =

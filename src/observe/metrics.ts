@@ -36,6 +36,8 @@ export class AgentMetrics implements Telemetry {
   private readonly cordonedSince: Gauge<'node'>;
   private readonly halted: Gauge<'node'>;
   private readonly healthyWait: Histogram<'node'>;
+  /** Since when the node has needed a reboot (read at scrape time by ./schedule-metrics.ts). */
+  neededSince: Date | undefined;
 
   constructor(node: string, opts: { registry?: Registry; defaultMetrics?: boolean } = {}) {
     this.node = node;
@@ -120,6 +122,18 @@ export class AgentMetrics implements Telemetry {
     })
       .labels(BUILD.version, BUILD.revision)
       .set(1);
+    const metrics = this;
+    new Gauge({
+      name: 'kured_ts_reboot_needed_seconds',
+      help: 'How long this node has needed a reboot, in seconds (0 when it does not); KuredTsRebootOverdue alerts on it.',
+      labelNames: ['node'],
+      registers,
+      // Read when scraped, so it grows while the agent sleeps.
+      collect() {
+        const since = metrics.neededSince;
+        this.labels(node).set(since ? Math.max(0, Math.round((Date.now() - since.getTime()) / 1000)) : 0);
+      },
+    });
     this.setHalted(undefined);
     this.setRebootRequired(false);
     this.setPhase('idle');
@@ -131,6 +145,10 @@ export class AgentMetrics implements Telemetry {
 
   setRebootRequired(required: boolean): void {
     this.rebootRequired.labels(this.node).set(required ? 1 : 0);
+  }
+
+  setRebootNeededSince(since: Date | undefined): void {
+    this.neededSince = since;
   }
 
   setPhase(phase: NodePhase): void {

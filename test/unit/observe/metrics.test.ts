@@ -153,3 +153,17 @@ describe('metrics and health endpoints over HTTP', () => {
     assert.doesNotMatch(text, /node="n1"/);
   });
 });
+
+describe('reboot needed for', () => {
+  it('is how long the node has needed a reboot, read when scraped; 0 when it does not', async () => {
+    const metrics = new AgentMetrics('n1', { defaultMetrics: false });
+    const value = async () =>
+      (await metrics.registry.getSingleMetric('kured_ts_reboot_needed_seconds')?.get())?.values[0]?.value;
+    assert.equal(await value(), 0);
+    metrics.setRebootNeededSince(new Date(Date.now() - 3 * 86_400_000));
+    const v = (await value()) ?? 0;
+    assert.ok(v >= 3 * 86_400 && v < 3 * 86_400 + 5, String(v));
+    metrics.setRebootNeededSince(undefined);
+    assert.equal(await value(), 0);
+  });
+});

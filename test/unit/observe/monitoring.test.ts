@@ -128,7 +128,7 @@ describe('PrometheusRule', { timeout: 60_000 }, () => {
 
   it('passes promtool check rules', () => {
     const out = execFileSync('promtool', ['check', 'rules', join(dir, 'rules.yml')], { encoding: 'utf8' });
-    assert.match(out, /SUCCESS: 6 rules found/);
+    assert.match(out, /SUCCESS: 7 rules found/);
   });
 
   it('fires on synthetic series as intended (promtool test rules)', () => {
@@ -165,6 +165,9 @@ describe('PrometheusRule', { timeout: 60_000 }, () => {
             { series: 'kured_ts_lock_holders{holder="n1"}', values: '1x100' },
             { series: 'kured_ts_rollout_halted{node="n1"}', values: '0x10 1x20' },
             { series: 'kured_ts_rollout_halted{node="n2"}', values: '0x30' },
+            // Needed for 6 days and 23 hours at the start, then growing a minute a minute.
+            { series: 'kured_ts_reboot_needed_seconds{node="n1"}', values: '601200+60x120' },
+            { series: 'kured_ts_reboot_needed_seconds{node="n2"}', values: '0x120' },
           ],
           alert_rule_test: [
             silent('71h', 'KuredTsRebootRequiredTooLong'),
@@ -183,6 +186,8 @@ describe('PrometheusRule', { timeout: 60_000 }, () => {
             fires('70m', 'KuredTsLockHeldTooLong', { severity: 'warning', holder: 'n1' }),
             silent('5m', 'KuredTsRolloutHalted'),
             fires('12m', 'KuredTsRolloutHalted', { severity: 'critical', node: 'n1' }),
+            silent('59m', 'KuredTsRebootOverdue'),
+            fires('61m', 'KuredTsRebootOverdue', { severity: 'warning', node: 'n1' }),
           ],
         },
       ],

@@ -92,7 +92,7 @@ syntax in it (": ", "#", a leading "*") stays one string.
 {{- if eq (toString $c.haltOnFailure) "false" }}
 - "--halt-on-failure=false"
 {{- end }}
-{{- range $key := list "blockingPodSelector" "rebootDays" "preRebootNodeLabels" "postRebootNodeLabels" "postRebootReadySelector" }}
+{{- range $key := list "blockingPodSelector" "rebootDays" "preRebootNodeLabels" "postRebootNodeLabels" "postRebootReadySelector" "maintenanceWindow" "notAllowedDates" }}
 {{- range $item := index $c $key }}
 - {{ printf "--%s=%v" (kebabcase $key) $item | quote }}
 {{- end }}
