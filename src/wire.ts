@@ -5,14 +5,19 @@
 import type { V1DaemonSet, V1Node } from '@kubernetes/client-node';
 import { Agent } from './agent/agent.ts';
 import { realClock } from './agent/clock.ts';
+import { cycleCompanion, cycleId, hookReporter } from './agent/companion.ts';
 import { agentSettings } from './agent/settings.ts';
 import type { Config } from './core/config.ts';
 import { CYCLE_ANNOTATION } from './core/cycle.ts';
 import type { Logger } from './core/log.ts';
-import type { Rebooter, Sentinel } from './core/ports.ts';
+import type { Clock, Rebooter, Sentinel } from './core/ports.ts';
 import { createDrainer } from './drain/drainer.ts';
+import { alertmanagerEndpoint } from './gates/alertmanager.ts';
 import { kubeBudgetSource } from './gates/budgets-kube.ts';
+import { Endpoint, flagsFor } from './gates/endpoint.ts';
+import { PostRebootHook, preRebootHookGate } from './gates/hooks.ts';
 import { createGates, windowFromConfig } from './gates/index.ts';
+import { RebootSilences, silenceMatchers } from './gates/silence.ts';
 import { nodePodHealth } from './health/node-pods.ts';
 import { connect } from './kube/client.ts';
 import { NodeFleet } from './kube/fleet.ts';
@@ -64,10 +69,12 @@ export async function wireAgent(
       })
     : undefined;
   const gates = createGates(config, { kube, ...(budgets ? { budgets } : {}) });
+  const events = new NodeEvents(kube, { name: config.nodeId, uid: '' }, logger);
+  const { companion, preRebootGate, postHook } = cycleExtras(config, node, events, logger, clock);
+  if (preRebootGate) gates.push(preRebootGate);
   // Without the right to list budgets: one warning now, and drains as kured's (the gate stays open).
   if (budgets) void budgets.probe().then((problem) => problem && logger.warn(problem));
   const notifier = createNotifier(config, logger);
-  const events = new NodeEvents(kube, { name: config.nodeId, uid: '' }, logger);
   const metrics = new AgentMetrics(config.nodeId, { defaultMetrics: opts.processMetrics !== false });
   registerScheduleMetrics(metrics.registry, config.nodeId, windowFromConfig(config));
   const lock = new DaemonSetLock(kube, lockSettings(config), clock, logger, lockCache);
@@ -95,6 +102,7 @@ export async function wireAgent(
           ),
       }),
       rebooter: rebooter(config),
+      ...(companion ? { companion } : {}),
       notifier,
       events,
       telemetry: metrics,
@@ -129,7 +137,7 @@ export async function wireAgent(
         });
   // On SIGTERM (the node shutting down for its reboot) give queued notifications a moment to go.
   const shutdown = async () => {
-    await Promise.all([notifier.flush(3000), events.flush()]);
+    await Promise.all([notifier.flush(3000), events.flush(), postHook?.flush()]);
     await server?.close();
   };
   return { agent, shutdown };
@@ -146,6 +154,55 @@ function nodeKey(n: V1Node | undefined): string {
     view.annotations[CYCLE_ANNOTATION],
     view.taints,
   ]);
+}
+
+/** The silences, the approval hooks and what reports their calls; all absent when unconfigured. */
+function cycleExtras(config: Config, node: NodeOps, events: NodeEvents, logger: Logger, clock: Clock) {
+  const report = hookReporter(node, events, logger);
+  const hookAuth = {
+    bearerTokenFile: config.hookBearerTokenFile || undefined,
+    basicAuthFile: config.hookBasicAuthFile || undefined,
+    caFile: config.hookCaFile || undefined,
+    timeoutMs: config.hookTimeoutMs,
+  };
+  const hook = (url: string, flag: string) =>
+    new Endpoint(
+      { url, ...hookAuth },
+      { ...flagsFor('hook', ''), url: flag, example: 'https://itsm.example/api/kured' },
+      true,
+    );
+  const preRebootGate = config.preRebootHookUrl
+    ? preRebootHookGate(
+        hook(config.preRebootHookUrl, '--pre-reboot-hook-url'),
+        config.nodeId,
+        config.rebootSentinelCommand
+          ? `the sentinel command says a reboot is needed`
+          : `${config.rebootSentinel} exists`,
+        async () => cycleId(undefined, (await node.read()).annotations),
+        report,
+      )
+    : undefined;
+  const postHook = config.postRebootHookUrl
+    ? new PostRebootHook(hook(config.postRebootHookUrl, '--post-reboot-hook-url'), config.nodeId, report)
+    : undefined;
+  const lists = silenceMatchers(config.silenceDuringReboot, config.nodeId);
+  const silences =
+    lists.length && config.alertmanagerUrl
+      ? new RebootSilences(
+          alertmanagerEndpoint({
+            url: config.alertmanagerUrl,
+            bearerTokenFile: config.alertmanagerBearerTokenFile || undefined,
+            basicAuthFile: config.alertmanagerBasicAuthFile || undefined,
+            caFile: config.alertmanagerCaFile || undefined,
+          }),
+          lists,
+          config.nodeId,
+          config.silenceMaxDurationMs,
+        )
+      : undefined;
+  const companion =
+    silences || postHook ? cycleCompanion({ silences, postHook, events, logger, clock }) : undefined;
+  return { companion, preRebootGate, postHook };
 }
 
 function sentinel(config: Config, logger: Logger): Sentinel {

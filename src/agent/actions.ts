@@ -16,7 +16,7 @@ import {
 } from '../core/history.ts';
 import { type LockEntry, liveEntries } from '../core/lock/codec.ts';
 import { WAITING_LABEL } from '../core/lock/queue.ts';
-import type { Clock, Drainer, NodeChange, NodePort, Rebooter } from '../core/ports.ts';
+import type { Clock, CycleCompanion, Drainer, NodeChange, NodePort, Rebooter } from '../core/ports.ts';
 import type { Step } from './decide.ts';
 import type { Handover } from './handover.ts';
 import type { Snapshot } from './observe.ts';
@@ -31,6 +31,8 @@ export interface ActionDeps {
   drainer: Drainer;
   rebooter: Rebooter;
   clock: Clock;
+  /** Silences and the post-reboot hook (absent: none configured). */
+  companion?: CycleCompanion;
 }
 
 export class Actions {
@@ -93,6 +95,7 @@ export class Actions {
         // The mark first: it is what status shows and what keeps a restarted agent from notifying again.
         await this.writeCycle({ ...cycle!, halted: step.reason });
         this.report.halted(step.reason);
+        await this.d.companion?.ended(cycle!, 'halted', step.reason, snap.node.annotations);
         return false;
       case 'release':
         await this.release(cycle, snap);
@@ -172,7 +175,12 @@ export class Actions {
   }
 
   private async drain(cordon: boolean, cycle: Cycle, snap: Snapshot, signal: AbortSignal): Promise<void> {
-    const { node, clock } = this.d;
+    const { node, clock, companion } = this.d;
+    if (companion && cycle.silences === undefined) {
+      // Recorded before the cordon: a restarted agent expires what this one made.
+      cycle = { ...cycle, ...(await companion.beforeCordon(cycle, snap.node.annotations)) };
+      await this.writeCycle(cycle);
+    }
     if (Object.keys(this.s.preRebootNodeLabels).length) await node.setLabels(this.s.preRebootNodeLabels);
     if (cordon) {
       if (this.s.drainDelayMs > 0) {
@@ -276,6 +284,12 @@ export class Actions {
     }
     const waitedS = (this.d.clock.now().getTime() - Date.parse(cycle.since)) / 1000;
     this.report.settled(unhealthy, waitedS, cycle.halted !== undefined);
+    await this.d.companion?.ended(
+      cycle,
+      unhealthy ? 'unhealthy' : 'healthy',
+      unhealthy,
+      snap.node.annotations,
+    );
     if (this.s.lockReleaseDelayMs <= 0) await this.release(cycle, snap);
   }
 
@@ -312,6 +326,7 @@ export class Actions {
         extra: cycle ? this.history(cycle, snap.node.annotations, 'aborted', reason) : {},
       });
       this.report.aborting(reason, uncordon);
+      if (cycle) await this.d.companion?.ended(cycle, 'aborted', reason, snap.node.annotations);
     }
     // Uncordon before releasing the lock: the release delay must never keep the node cordoned.
     if (uncordon) await this.d.node.setUnschedulable(false);

@@ -5,8 +5,12 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Config } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
+import { ALERTMANAGER_FLAGS } from '../gates/alertmanager.ts';
+import { parseServiceUrl } from '../gates/endpoint.ts';
+import { alertMatchers } from '../gates/index.ts';
 import { parsePrometheusUrl } from '../gates/prometheus.ts';
 import { parseMaintenanceWindow, parseNotAllowedDates } from '../gates/schedule.ts';
+import { silenceMatchers } from '../gates/silence.ts';
 import { parseDays, parseTimeOfDay } from '../gates/window.ts';
 import { resolveTimeZone } from '../gates/zoned-time.ts';
 import { hostCommand } from '../reboot/host.ts';
@@ -186,6 +190,35 @@ function validate(c: Config): string[] {
     ...c.maintenanceWindow.map((w) => () => attempt(() => parseMaintenanceWindow(w))),
     () => attempt(() => parseNotAllowedDates(c.notAllowedDates)),
     () => (c.prometheusUrl ? attempt(() => parsePrometheusUrl(c.prometheusUrl)) : undefined),
+    () =>
+      c.alertmanagerUrl ? attempt(() => parseServiceUrl(c.alertmanagerUrl, ALERTMANAGER_FLAGS)) : undefined,
+    () => attempt(() => alertMatchers(c.alertMatchers)),
+    () =>
+      c.blockingPrometheusQuery.some((q) => q.trim()) && !c.prometheusUrl
+        ? '--blocking-prometheus-query needs --prometheus-url (the Prometheus that runs it); set both or drop it'
+        : undefined,
+    () =>
+      c.silenceDuringReboot.some((q) => q.trim()) && !c.alertmanagerUrl
+        ? '--silence-during-reboot needs --alertmanager-url (where the silence goes); set both or drop it'
+        : undefined,
+    () => attempt(() => silenceMatchers(c.silenceDuringReboot, 'node-name')),
+    () => (c.silenceMaxDurationMs <= 0 ? '--silence-max-duration must be more than 0' : undefined),
+    ...(['preRebootHookUrl', 'postRebootHookUrl'] as const).map(
+      (key) => () =>
+        c[key]
+          ? attempt(() =>
+              parseServiceUrl(
+                c[key],
+                {
+                  url: key === 'preRebootHookUrl' ? '--pre-reboot-hook-url' : '--post-reboot-hook-url',
+                  example: 'https://itsm.example/api/kured',
+                },
+                true,
+              ),
+            )
+          : undefined,
+    ),
+    () => (c.hookTimeoutMs <= 0 ? '--hook-timeout must be more than 0' : undefined),
     () => attempt(() => hostCommand(c.rebootCommand, '', 1, '--reboot-command')),
     () =>
       c.rebootSentinelCommand

@@ -108,4 +108,23 @@ export interface Config {
   maintenanceWindow: string[];
   /** Date ranges on which no reboot starts (a freeze). */
   notAllowedDates: string[];
+  /** Alertmanager (v2 API): its unsilenced, uninhibited active alerts block; also where silences go. */
+  alertmanagerUrl: string;
+  alertmanagerBearerTokenFile: string;
+  alertmanagerBasicAuthFile: string;
+  alertmanagerCaFile: string;
+  /** Alertmanager matcher lists: only alerts matching one list's every matcher block (Prometheus and Alertmanager). */
+  alertMatchers: string[];
+  /** PromQL expressions that block while they return anything (asked of --prometheus-url). */
+  blockingPrometheusQuery: string[];
+  /** Matcher lists templated with {{node}}: one Alertmanager silence each, from the cordon until healthy. */
+  silenceDuringReboot: string[];
+  silenceMaxDurationMs: number;
+  /** Approval hooks: POSTed before taking the lock (2xx goes on) and once the cycle is over. */
+  preRebootHookUrl: string;
+  postRebootHookUrl: string;
+  hookBearerTokenFile: string;
+  hookBasicAuthFile: string;
+  hookCaFile: string;
+  hookTimeoutMs: number;
 }

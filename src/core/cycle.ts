@@ -37,6 +37,8 @@ export interface Cycle {
   started?: string;
   /** Set once drained: how long cordon and evictions took. */
   drainSeconds?: number;
+  /** The Alertmanager silences held during this reboot (--silence-during-reboot), to expire once healthy. */
+  silences?: string[];
   /** Set once back: from the reboot request to Ready on a new boot ID. */
   rebootSeconds?: number;
 }

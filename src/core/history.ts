@@ -87,8 +87,9 @@ export function recordOf(
 }
 
 /** The history fields a cycle carries from phase to phase. */
-export function carried(c: Cycle): Pick<Cycle, 'started' | 'drainSeconds' | 'rebootSeconds'> {
+export function carried(c: Cycle): Pick<Cycle, 'started' | 'drainSeconds' | 'rebootSeconds' | 'silences'> {
   return {
+    ...(c.silences !== undefined ? { silences: c.silences } : {}),
     ...(c.started !== undefined ? { started: c.started } : {}),
     ...(c.drainSeconds !== undefined ? { drainSeconds: c.drainSeconds } : {}),
     ...(c.rebootSeconds !== undefined ? { rebootSeconds: c.rebootSeconds } : {}),

@@ -2,6 +2,7 @@
  * The ports the agent depends on. Each has one adapter against the cluster or the host, and one in
  * memory for unit tests (test/unit/fakes). Nothing here imports @kubernetes/client-node.
  */
+import type { Cycle } from './cycle.ts';
 import type { AcquireOutcome, LockEntry, LockValue } from './lock/codec.ts';
 import type { Queue, Waiter } from './lock/queue.ts';
 
@@ -174,4 +175,20 @@ export interface Telemetry {
   setHalted(reason: string | undefined): void;
   /** A rebooted node became healthy this long after it was back Ready. */
   observeHealthyWait(seconds: number): void;
+}
+
+/**
+ * What goes along with a reboot cycle outside the cluster (src/agent/companion.ts): Alertmanager
+ * silences and the post-reboot hook. Best effort: a failure is reported, never stops the cycle.
+ */
+export interface CycleCompanion {
+  /** Before the cordon: what to record in the cycle (the silences' ids) before touching the node. */
+  beforeCordon(cycle: Cycle, annotations: Record<string, string>): Promise<Partial<Cycle>>;
+  /** The cycle is over: healthy, released unhealthy, halted, or given up. */
+  ended(
+    cycle: Cycle,
+    outcome: 'healthy' | 'unhealthy' | 'halted' | 'aborted',
+    reason: string | undefined,
+    annotations: Record<string, string>,
+  ): Promise<void>;
 }

@@ -1,4 +1,5 @@
 /** kured's rule for which ALERTS samples block a reboot (pkg/blockers/prometheus.go), kept pure. */
+import { type Matcher, matchesAny } from './matchers.ts';
 
 export interface AlertSample {
   metric: Record<string, string>;
@@ -12,6 +13,8 @@ export interface AlertFilter {
   matchOnly: boolean;
   /** Ignore pending alerts. */
   firingOnly: boolean;
+  /** kured-ts: only alerts whose labels match every matcher of one of these lists block (--alert-matchers). */
+  matchers?: Matcher[][];
 }
 
 /** Distinct, sorted names of the alerts that block. */
@@ -26,6 +29,7 @@ export function blockingAlertNames(samples: AlertSample[], filter: AlertFilter):
       if (filter.regexp.test(name) !== filter.matchOnly) continue;
     }
     if (filter.firingOnly && metric.alertstate !== 'firing') continue;
+    if (filter.matchers && !matchesAny(metric, filter.matchers)) continue;
     names.add(name);
   }
   return [...names].sort();

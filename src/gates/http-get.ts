@@ -44,3 +44,54 @@ export function getJson(url: URL, opts: GetOptions): Promise<{ status: number; b
     req.end();
   });
 }
+
+export interface RequestOptions extends GetOptions {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Sent as JSON. */
+  json?: unknown;
+}
+
+/** Any method, a JSON body; resolves with the status, the body parsed (or undefined) and its text. */
+export function requestJson(
+  url: URL,
+  opts: RequestOptions,
+): Promise<{ status: number; body: unknown; text: string }> {
+  const client = url.protocol === 'https:' ? https : http;
+  const payload = opts.json === undefined ? undefined : Buffer.from(JSON.stringify(opts.json));
+  const headers = {
+    ...opts.headers,
+    ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+  };
+  return new Promise((resolve, reject) => {
+    const req = client.request(
+      url,
+      { method: opts.method, headers, ...(opts.ca ? { ca: opts.ca } : {}) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          clearTimeout(timer);
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            body = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, body, text });
+        });
+      },
+    );
+    const timer = setTimeout(() => {
+      const err = new Error('timed out');
+      err.name = 'TimeoutError';
+      req.destroy(err);
+    }, opts.timeoutMs);
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.end(payload);
+  });
+}

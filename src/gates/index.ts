@@ -3,9 +3,12 @@
 import type { Config } from '../core/config.ts';
 import type { Gate, GateVerdict } from '../core/ports.ts';
 import type { Kube } from '../kube/client.ts';
+import { alertmanagerEndpoint, alertmanagerGate } from './alertmanager.ts';
 import { type BudgetSource, budgetsGate } from './budgets.ts';
+import { type Matcher, parseMatchers } from './matchers.ts';
 import { podsGate } from './pods.ts';
-import { prometheusGate } from './prometheus.ts';
+import { prometheusEndpoint, prometheusGate } from './prometheus.ts';
+import { prometheusQueryGate } from './prometheus-query.ts';
 import { parseMaintenanceWindow, parseNotAllowedDates, Schedule, scheduleGate } from './schedule.ts';
 import { parseWindow } from './window.ts';
 
@@ -35,7 +38,20 @@ export type GateConfig = Pick<
   | 'prometheusBasicAuthFile'
   | 'prometheusCaFile'
 > &
-  Partial<Pick<Config, 'budgetPreflight' | 'maintenanceWindow' | 'notAllowedDates'>>;
+  Partial<
+    Pick<
+      Config,
+      | 'budgetPreflight'
+      | 'maintenanceWindow'
+      | 'notAllowedDates'
+      | 'alertMatchers'
+      | 'blockingPrometheusQuery'
+      | 'alertmanagerUrl'
+      | 'alertmanagerBearerTokenFile'
+      | 'alertmanagerBasicAuthFile'
+      | 'alertmanagerCaFile'
+    >
+  >;
 
 /** kured's window with the maintenance windows and not-allowed dates: when a reboot may start. */
 export function windowFromConfig(config: GateConfig): Schedule {
@@ -49,16 +65,35 @@ export function windowFromConfig(config: GateConfig): Schedule {
 /** Throws ConfigError on a bad window, Prometheus URL or credential file. */
 export function createGates(config: GateConfig, deps: GateDeps): Gate[] {
   const gates: Gate[] = [scheduleGate(windowFromConfig(config))];
+  const matchers = alertMatchers(config.alertMatchers ?? []);
   if (config.prometheusUrl) {
+    const opts = {
+      url: config.prometheusUrl,
+      regexp: config.alertFilterRegexp,
+      matchOnly: config.alertFilterMatchOnly,
+      firingOnly: config.alertFiringOnly,
+      bearerTokenFile: config.prometheusBearerTokenFile || undefined,
+      basicAuthFile: config.prometheusBasicAuthFile || undefined,
+      caFile: config.prometheusCaFile || undefined,
+      ...(matchers.length ? { matchers } : {}),
+    };
+    const endpoint = prometheusEndpoint(opts);
+    gates.push(prometheusGate(opts, endpoint));
+    const queries = (config.blockingPrometheusQuery ?? []).filter((q) => q.trim() !== '');
+    if (queries.length) gates.push(prometheusQueryGate(endpoint, queries));
+  }
+  if (config.alertmanagerUrl) {
+    const endpoint = alertmanagerEndpoint({
+      url: config.alertmanagerUrl,
+      bearerTokenFile: config.alertmanagerBearerTokenFile || undefined,
+      basicAuthFile: config.alertmanagerBasicAuthFile || undefined,
+      caFile: config.alertmanagerCaFile || undefined,
+    });
     gates.push(
-      prometheusGate({
-        url: config.prometheusUrl,
+      alertmanagerGate(endpoint, {
         regexp: config.alertFilterRegexp,
         matchOnly: config.alertFilterMatchOnly,
-        firingOnly: config.alertFiringOnly,
-        bearerTokenFile: config.prometheusBearerTokenFile || undefined,
-        basicAuthFile: config.prometheusBasicAuthFile || undefined,
-        caFile: config.prometheusCaFile || undefined,
+        ...(matchers.length ? { matchers } : {}),
       }),
     );
   }
@@ -70,6 +105,11 @@ export function createGates(config: GateConfig, deps: GateDeps): Gate[] {
   // Last: the costliest, and asked only at this node's turn, right before it takes the lock.
   if (config.budgetPreflight && deps.budgets) gates.push(budgetsGate(deps.budgets, config.nodeId));
   return gates;
+}
+
+/** --alert-matchers: one matcher list per value (any list may match). */
+export function alertMatchers(values: string[]): Matcher[][] {
+  return values.filter((v) => v.trim() !== '').map((v) => parseMatchers(v, '--alert-matchers'));
 }
 
 export type GatesVerdict = GateVerdict & { gate?: string };

@@ -74,7 +74,7 @@ syntax in it (": ", "#", a leading "*") stays one string.
 - {{ printf "--reboot-sentinel-command=%s" $c.rebootSentinelCommand | quote }}
 {{- end }}
 {{- end }}
-{{- range $key := list "metricsHost" "metricsPort" "lockTtl" "lockReleaseDelay" "alertFilterRegexp" "endTime" "lockAnnotation" "period" "drainGracePeriod" "drainPodSelector" "drainDelay" "drainTimeout" "skipWaitForDeleteTimeout" "prometheusUrl" "rebootCommand" "rebootDelay" "rebootMethod" "rebootSignal" "slackChannel" "slackHookUrl" "slackUsername" "notifyUrl" "messageTemplateDrain" "messageTemplateReboot" "messageTemplateUncordon" "startTime" "timeZone" "preferNoScheduleTaint" "logFormat" "concurrency" "rebootTimeout" "drainParallelism" "messageTemplateDrainFailed" "messageTemplateBlocked" "prometheusBearerTokenFile" "prometheusBasicAuthFile" "prometheusCaFile" "postRebootTimeout" "messageTemplateHalted" "zoneLabel" "maxZones" }}
+{{- range $key := list "metricsHost" "metricsPort" "lockTtl" "lockReleaseDelay" "alertFilterRegexp" "endTime" "lockAnnotation" "period" "drainGracePeriod" "drainPodSelector" "drainDelay" "drainTimeout" "skipWaitForDeleteTimeout" "prometheusUrl" "rebootCommand" "rebootDelay" "rebootMethod" "rebootSignal" "slackChannel" "slackHookUrl" "slackUsername" "notifyUrl" "messageTemplateDrain" "messageTemplateReboot" "messageTemplateUncordon" "startTime" "timeZone" "preferNoScheduleTaint" "logFormat" "concurrency" "rebootTimeout" "drainParallelism" "messageTemplateDrainFailed" "messageTemplateBlocked" "prometheusBearerTokenFile" "prometheusBasicAuthFile" "prometheusCaFile" "postRebootTimeout" "messageTemplateHalted" "zoneLabel" "maxZones" "alertmanagerUrl" "alertmanagerBearerTokenFile" "alertmanagerBasicAuthFile" "alertmanagerCaFile" "silenceMaxDuration" "preRebootHookUrl" "postRebootHookUrl" "hookBearerTokenFile" "hookBasicAuthFile" "hookCaFile" "hookTimeout" }}
 {{- $value := index $c $key }}
 {{- if $value }}
 - {{ printf "--%s=%v" (kebabcase $key) $value | quote }}
@@ -92,7 +92,7 @@ syntax in it (": ", "#", a leading "*") stays one string.
 {{- if eq (toString $c.haltOnFailure) "false" }}
 - "--halt-on-failure=false"
 {{- end }}
-{{- range $key := list "blockingPodSelector" "rebootDays" "preRebootNodeLabels" "postRebootNodeLabels" "postRebootReadySelector" "maintenanceWindow" "notAllowedDates" }}
+{{- range $key := list "blockingPodSelector" "rebootDays" "preRebootNodeLabels" "postRebootNodeLabels" "postRebootReadySelector" "maintenanceWindow" "notAllowedDates" "alertMatchers" "blockingPrometheusQuery" "silenceDuringReboot" }}
 {{- range $item := index $c $key }}
 - {{ printf "--%s=%v" (kebabcase $key) $item | quote }}
 {{- end }}
