@@ -5,10 +5,11 @@
 import type { V1DaemonSet, V1Node } from '@kubernetes/client-node';
 import { Agent } from './agent/agent.ts';
 import { realClock } from './agent/clock.ts';
-import { cycleCompanion, cycleId, hookReporter } from './agent/companion.ts';
+import { cycleCompanion, hookReporter } from './agent/companion.ts';
 import { agentSettings } from './agent/settings.ts';
 import type { Config } from './core/config.ts';
 import { CYCLE_ANNOTATION } from './core/cycle.ts';
+import { NEEDED_ANNOTATION } from './core/history.ts';
 import type { Logger } from './core/log.ts';
 import type { Clock, Rebooter, Sentinel } from './core/ports.ts';
 import { createDrainer } from './drain/drainer.ts';
@@ -178,7 +179,7 @@ function cycleExtras(config: Config, node: NodeOps, events: NodeEvents, logger: 
         config.rebootSentinelCommand
           ? `the sentinel command says a reboot is needed`
           : `${config.rebootSentinel} exists`,
-        async () => cycleId(undefined, (await node.read()).annotations),
+        async () => (await node.read()).annotations[NEEDED_ANNOTATION],
         report,
       )
     : undefined;

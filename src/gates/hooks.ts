@@ -39,8 +39,8 @@ export function preRebootHookGate(
   endpoint: Endpoint,
   node: string,
   reason: string,
-  /** The cycle's id: when this node's need for a reboot was first seen. */
-  cycleId: () => Promise<string>,
+  /** The cycle's id: when this node's need for a reboot was first seen (undefined: not recorded yet). */
+  cycleId: () => Promise<string | undefined>,
   report: HookReport,
 ): Gate {
   let approved: string | undefined;
@@ -51,6 +51,13 @@ export function preRebootHookGate(
     beforeLock: true,
     async check(now: Date): Promise<GateVerdict> {
       const cycle = await cycleId();
+      // The id must be the one a restart reads back: not before the agent has recorded it.
+      if (cycle === undefined)
+        return {
+          open: false,
+          reason: 'recording that a reboot is needed before asking the pre-reboot hook',
+          retryAt: new Date(now.getTime() + 1000),
+        };
       if (approved === cycle) return { open: true };
       const doc: PreRebootDocument = { node, cycle, reason, plannedTime: now.toISOString() };
       const call = await post(endpoint, doc, 'pre-reboot', cycle, now);
