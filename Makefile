@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export NODE_OPTIONS := --disable-warning=ExperimentalWarning
 
-.PHONY: all deps lint typecheck layers unit build testbed e2e test demo bench clean prometheus image image-tools realnode realnode-tools
+.PHONY: all deps lint typecheck layers unit build testbed e2e test demo bench clean prometheus image image-tools realnode realnode-tools release release-tools chart-readme
 
 all: test
 
@@ -58,10 +58,26 @@ image-tools:
 image: build image-tools
 	node scripts/image/build.ts
 
-e2e: build testbed prometheus image realnode
+# cosign and oras, built once from their pinned Go modules (scripts/release/tools/) into
+# ~/.cache/kured-ts/release-tools/<key>: a cache of its own, apart from the testbed's.
+release-tools: deps
+	node scripts/release/tools.ts
+
+# The image, its SBOM (attested and attached as a referrer), the signatures and the chart, pushed to
+# an OCI registry: RELEASE_REGISTRY=ghcr.io/<owner> with COSIGN_KEY and COSIGN_PASSWORD for a real
+# release (docs/release.md); without it, a dry run into a docker-registry on 127.0.0.1 with a key
+# pair made for the run. Output in dist/release.
+release: image release-tools
+	node scripts/release/release.ts
+
+# The chart's README, from values.yaml's comments (a unit test checks it is up to date).
+chart-readme: deps
+	node scripts/release/chart-readme.ts
+
+e2e: build testbed prometheus image realnode release-tools
 	node --test --test-concurrency=1 --test-reporter=spec 'test/e2e/**/*.test.ts'
 
-test: lint typecheck build testbed prometheus image realnode
+test: lint typecheck build testbed prometheus image realnode release-tools
 	node --test --test-concurrency=1 --test-reporter=spec 'test/unit/**/*.test.ts' 'test/e2e/**/*.test.ts'
 
 demo: build testbed

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs, once, Debian's tools that build the image (mmdebstrap, umoci, skopeo) and that the
 # end-to-end tests use: podman with runc runs it (crun does not work on these machines), and
-# docker-registry (distribution) on loopback receives a push. Nothing is pulled from a container
+# docker-registry (distribution) on loopback receives a push; gpg signs the chart's provenance
+# in make release and its test. Nothing is pulled from a container
 # registry: the root filesystem comes from Debian's packages, Node from the npm registry.
 set -euo pipefail
 
-tools=(mmdebstrap umoci skopeo podman runc docker-registry)
+tools=(mmdebstrap umoci skopeo podman runc docker-registry gpg gpg-agent)
 missing=()
 for t in "${tools[@]}"; do command -v "$t" >/dev/null || missing+=("$t"); done
 [ "${#missing[@]}" -eq 0 ] && exit 0

@@ -50,6 +50,15 @@ describe('one version everywhere', () => {
     assert.match(log, new RegExp(`^\\[${pkg.version.replaceAll('.', '\\.')}\\]: https://`, 'm'));
   });
 
+  it("the README's and docs/install.md's install commands name the version", () => {
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+    const line = readme.split('\n').find((l) => l.startsWith('helm install kured-ts oci://'));
+    assert.ok(line, 'README has no `helm install kured-ts oci://...` line');
+    assert.match(line, new RegExp(`--version ${pkg.version.replaceAll('.', '\\.')} `));
+    const install = fs.readFileSync(path.join(REPO_ROOT, 'docs/install.md'), 'utf8');
+    assert.match(install, new RegExp(`^VERSION=${pkg.version.replaceAll('.', '\\.')}$`, 'm'));
+  });
+
   it('the sources answer --version with the version and this commit', () => {
     assert.deepEqual(BUILD, { version: pkg.version, revision: head });
     const out = execFileSync(process.execPath, ['src/main.ts', '--version'], {
