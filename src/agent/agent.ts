@@ -9,6 +9,7 @@ import { NAMED_GRACE_MS } from '../core/lock/queue.ts';
 import type { Logger } from '../core/log.ts';
 import type {
   Clock,
+  CycleCompanion,
   Drainer,
   EventsPort,
   FleetPort,
@@ -50,6 +51,8 @@ export interface AgentDeps {
   watches: ((wake: () => void) => () => void)[];
   /** The node's pods after a reboot (watched only while the node settles). */
   podHealth: PodHealth;
+  /** Alertmanager silences and the post-reboot hook along the cycle (absent: none configured). */
+  companion?: CycleCompanion;
 }
 
 /** Over how long the first looks of agents whose sentinels appear together are spread. */

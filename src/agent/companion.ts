@@ -90,7 +90,7 @@ export function hookReporter(
 ): (call: HookCall) => void {
   let chain: Promise<void> = Promise.resolve();
   return (call) => {
-    const line = `${call.hook} hook: ${call.ok ? 'approved' : 'refused'} (${call.detail})`;
+    const line = `${call.hook} hook: ${call.ok ? 'accepted' : 'refused'} (${call.detail})`;
     (call.ok ? logger.info.bind(logger) : logger.warn.bind(logger))({ cycle: call.cycle }, line);
     events.record(
       call.ok ? 'Normal' : 'Warning',

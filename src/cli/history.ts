@@ -5,6 +5,9 @@ import type { CycleRecord } from '../core/history.ts';
 import { type ClusterFacts, findNode, type NodeFacts } from './cluster.ts';
 import { data, duration, type Format, table } from './output.ts';
 
+/** Written by the agent's hook reporter (src/agent/companion.ts). */
+const HOOK_CALLS = 'kured-ts.dev/hook-calls';
+
 export interface HistoryRow extends CycleRecord {
   node: string;
   totalSeconds: number;
@@ -43,6 +46,7 @@ export function history(
   }
   if (rows.length === 0) {
     out(node ? `no reboot recorded for node ${node}` : 'no reboot recorded');
+    hookCalls(nodes, out);
     return 0;
   }
   const wide = format === 'wide';
@@ -61,5 +65,33 @@ export function history(
     ]),
   );
   for (const l of lines) out(l);
+  hookCalls(nodes, out);
   return 0;
+}
+
+/** The approval hooks' calls each agent recorded on its Node (kured-ts.dev/hook-calls), newest first. */
+function hookCalls(nodes: NodeFacts[], out: (line: string) => void): void {
+  const calls: string[][] = [];
+  for (const n of nodes) {
+    let list: unknown;
+    try {
+      list = JSON.parse(n.view.annotations[HOOK_CALLS] ?? '[]');
+    } catch {
+      continue;
+    }
+    if (!Array.isArray(list)) continue;
+    for (const c of list as { at?: string; hook?: string; ok?: boolean; detail?: string; cycle?: string }[])
+      calls.push([
+        n.view.name,
+        c.at ?? '',
+        c.hook ?? '',
+        c.ok ? 'accepted' : 'refused',
+        c.cycle ?? '',
+        c.detail ?? '',
+      ]);
+  }
+  if (calls.length === 0) return;
+  calls.sort((a, b) => Date.parse(b[1]!) - Date.parse(a[1]!));
+  out('');
+  for (const l of table(['NODE', 'AT', 'HOOK', 'ANSWER', 'CYCLE', 'DETAIL'], calls)) out(l);
 }

@@ -148,6 +148,14 @@ test('the pre-reboot hook holds the node until it approves; the post-reboot hook
       const list = raw ? (JSON.parse(raw) as { hook: string; ok: boolean; status: number }[]) : [];
       return list.length === 3 ? list : undefined;
     });
+    const shown = spawnSync(process.execPath, [BUNDLE, 'history', node, '--ds-name=kured-hooks'], {
+      env: { PATH: process.env.PATH ?? '', KUBECONFIG: cluster.kubeconfigPath },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.match(shown.stdout, /^NODE\s+AT\s+HOOK\s+ANSWER\s+CYCLE\s+DETAIL$/m);
+    assert.match(shown.stdout, /pre-reboot\s+refused\s+\S+\s+HTTP 409: change CHG0042 is not approved yet/);
+    assert.match(shown.stdout, /post-reboot\s+accepted\s+\S+\s+HTTP 200: ok/);
     assert.deepEqual(
       history.map((h) => [h.hook, h.ok, h.status]),
       [

@@ -9,7 +9,8 @@ import { pino } from 'pino';
 import { Agent } from '../../../src/agent/agent.ts';
 import type { AgentSettings } from '../../../src/agent/settings.ts';
 import { CYCLE_ANNOTATION } from '../../../src/core/cycle.ts';
-import { HISTORY_ANNOTATION, parseHistory } from '../../../src/core/history.ts';
+import { HISTORY_ANNOTATION, NEEDED_ANNOTATION, parseHistory } from '../../../src/core/history.ts';
+import type { CycleCompanion } from '../../../src/core/ports.ts';
 import { releaseHalted } from '../../../src/health/release.ts';
 import { FakeClock, Killed, plainSettings, ports, World } from '../support/fakes.ts';
 
@@ -394,3 +395,83 @@ for (const failure of ['drain', 'reboot'] as const) {
     });
   }
 }
+
+test('with a silence held during the reboot, killed before each write (the silence and its expiry included), one silence, expired at the end', async () => {
+  // Alertmanager in memory: the companion spends a write to create or expire a silence, as the
+  // real one (src/gates/silence.ts) finds a silence it made again by the cycle's comment.
+  interface Silence {
+    comment: string;
+    expired: boolean;
+  }
+  const companion = (world: World, store: Map<string, Silence>): CycleCompanion => ({
+    async beforeCordon(_cycle, annotations) {
+      const comment = `cycle ${annotations[NEEDED_ANNOTATION] ?? '?'}`;
+      const found = [...store].find(([, s]) => s.comment === comment && !s.expired);
+      if (found) return { silences: [found[0]] };
+      world.spend();
+      const id = `s${store.size + 1}`;
+      store.set(id, { comment, expired: false });
+      return { silences: [id] };
+    },
+    async ended(cycle) {
+      for (const id of cycle.silences ?? []) {
+        world.spend();
+        const s = store.get(id);
+        if (s) s.expired = true;
+      }
+    },
+  });
+  const run = async (world: World, store: Map<string, Silence>) => {
+    const clock = new FakeClock();
+    let kills = 0;
+    const make = () =>
+      new Agent(
+        {
+          ...ports(world, clock),
+          companion: companion(world, store),
+          gates: [],
+          watches: [],
+          logger: pino({ level: 'silent' }),
+        },
+        settings,
+      );
+    let current = make();
+    for (let turn = 0; turn < 100; turn++) {
+      try {
+        const { step } = await current.reconcileOnce();
+        if (step.action === 'idle' && !world.node.annotations[CYCLE_ANNOTATION] && world.lock === undefined)
+          return kills;
+        if (step.action === 'wait')
+          clock.advance(step.until ? Math.max(1, step.until.getTime() - clock.now().getTime()) : 1000);
+      } catch (err) {
+        if (!(err instanceof Killed)) throw err;
+        kills++;
+        world.budget = Number.POSITIVE_INFINITY;
+        current = make();
+      }
+    }
+    assert.fail('no convergence');
+  };
+  const probe = new World();
+  probe.sentinel = true;
+  let writes = 0;
+  const spend = probe.spend.bind(probe);
+  probe.spend = () => {
+    writes++;
+    spend();
+  };
+  await run(probe, new Map());
+  for (let k = 0; k <= writes; k++) {
+    const world = new World();
+    world.sentinel = true;
+    world.budget = k;
+    const store = new Map<string, Silence>();
+    await run(world, store);
+    assert.equal(world.reboots, 1, `kill before write ${k}`);
+    assert.equal(store.size, 1, `kill before write ${k}: ${store.size} silences made`);
+    assert.ok(
+      [...store.values()].every((s) => s.expired),
+      `kill before write ${k}: a silence left active`,
+    );
+  }
+});
