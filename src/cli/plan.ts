@@ -29,6 +29,14 @@ import { fitInWindows, type WindowFit } from './window-fit.ts';
 
 export const EXIT_BLOCKED = 2;
 
+/** What an open gate means, in words. */
+const OPEN_DETAIL: Record<string, string> = {
+  prometheus: 'no alert firing',
+  promql: 'no blocking query returns anything',
+  alertmanager: 'no firing alert in Alertmanager',
+  pods: 'no blocking pod',
+};
+
 export interface GateState {
   gate: string;
   open: boolean;
@@ -172,9 +180,7 @@ async function stateOf(gate: Gate, now: Date, config: Config): Promise<GateState
     const detail =
       gate.name === 'window'
         ? `open (${windowFromConfig(config).describe()})`
-        : gate.name === 'prometheus'
-          ? 'no alert firing'
-          : 'no blocking pod';
+        : (OPEN_DETAIL[gate.name] ?? 'open');
     return { gate: gate.name, open: true, detail };
   }
   const opens = v.retryAt ? `; opens ${v.retryAt.toISOString()}` : '';
