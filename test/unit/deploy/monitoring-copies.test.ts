@@ -43,6 +43,18 @@ describe('monitoring in the chart', () => {
     assert.equal(rule.metadata.namespace, 'kured-ts');
   });
 
+  it('sets the KuredTsRebootOverdue threshold from prometheusRule.rebootOverdueDays', () => {
+    const expr = (args: string[]) =>
+      find(render(bin, ['--set', 'prometheusRule.create=true', ...args]), 'PrometheusRule')
+        .spec.groups.flatMap((g: { rules: { alert: string; expr: string }[] }) => g.rules)
+        .find((r: { alert: string }) => r.alert === 'KuredTsRebootOverdue').expr;
+    assert.equal(expr([]), 'max by (node) (kured_ts_reboot_needed_seconds) > 7 * 86400');
+    assert.equal(
+      expr(['--set', 'prometheusRule.rebootOverdueDays=14']),
+      'max by (node) (kured_ts_reboot_needed_seconds) > 14 * 86400',
+    );
+  });
+
   it('renders the dashboard ConfigMap for the Grafana sidecar, JSON unchanged', () => {
     const objs = render(bin, ['--set', 'grafanaDashboard.create=true']);
     const cm = find(objs, 'ConfigMap');
