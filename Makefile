@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export NODE_OPTIONS := --disable-warning=ExperimentalWarning
 
-.PHONY: all deps lint typecheck layers unit build testbed e2e test demo bench clean prometheus image image-tools realnode realnode-tools release release-tools chart-readme
+.PHONY: all deps lint typecheck layers unit build testbed e2e test demo bench chaos clean prometheus image image-tools realnode realnode-tools release release-tools chart-readme
 
 all: test
 
@@ -85,6 +85,12 @@ demo: build testbed
 
 bench: build testbed
 	for b in bench/*.ts; do node "$$b" || exit 1; done
+
+# Fault injection at fleet scale (docs/reliability.md): `make chaos DURATION=40m SEED=42` (SEED: random if unset).
+DURATION ?= 40m
+SEED ?=
+chaos: build testbed
+	DURATION=$(DURATION) SEED=$(SEED) node bench/chaos.ts
 
 clean:
 	rm -rf dist node_modules

@@ -42,6 +42,8 @@ export interface WireOptions {
   serve?: boolean;
   /** false: no process metrics, which many agents in one process would only repeat (default true). */
   processMetrics?: boolean;
+  /** The agent's clock (default: real time); the chaos bench skews one agent's clock by minutes. */
+  clock?: Clock;
 }
 
 export async function wireAgent(
@@ -57,7 +59,7 @@ export async function wireAgent(
         'the API server is busy (HTTP 429); waiting as it asked before sending again',
       ),
   });
-  const clock = realClock;
+  const clock = opts.clock ?? realClock;
   const openStream = (path: string, signal: AbortSignal) => kube.stream(path, signal);
   // Each watch feeds a cache, so a woken agent reads its Node and the lock without a request.
   const nodeCache = new WatchedObject<V1Node>();

@@ -386,6 +386,17 @@ export class Cluster {
     );
   }
 
+  /**
+   * A control-plane process by name ('etcd', 'kube-apiserver', 'kube-controller-manager',
+   * 'kube-scheduler', 'kwok'), for fault injection: its pid to freeze (SIGSTOP), or restart() for a
+   * crash and a cold restart on the same port and data.
+   */
+  component(name: string): Component {
+    const c = this.parts.components.find((x) => x.name === name);
+    if (!c) throw new TestbedError(`testbed: no component named ${name}`);
+    return c;
+  }
+
   /** Stops every process and removes the temp dir. Safe to call twice. */
   stop(): Promise<void> {
     this.stopped ??= this.teardown();

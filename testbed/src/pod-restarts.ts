@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import {
+  ApiException,
   type CoreV1Api,
   PatchStrategy,
   setHeaderOptions,
@@ -102,10 +103,12 @@ export class PodRestarts {
   }
 
   private async becomeReady(node: string, before: V1Pod): Promise<void> {
-    const pod = await this.core.readNamespacedPod({
-      name: before.metadata?.name ?? '',
-      namespace: before.metadata?.namespace ?? '',
-    });
+    const pod = await untilAnswered(() =>
+      this.core.readNamespacedPod({
+        name: before.metadata?.name ?? '',
+        namespace: before.metadata?.namespace ?? '',
+      }),
+    );
     // Replaced by a pod of the same name (a StatefulSet), deleted meanwhile, or moved: not ours any more.
     if (pod.metadata?.uid !== before.metadata?.uid || pod.metadata?.deletionTimestamp) return;
     if (pod.spec?.nodeName !== node) return;
@@ -120,9 +123,11 @@ export class PodRestarts {
   }
 
   private async forEachRunningPod(node: string, act: (pod: V1Pod) => Promise<void>): Promise<void> {
-    const list = await this.core.listPodForAllNamespaces({
-      fieldSelector: `spec.nodeName=${node},status.phase=Running`,
-    });
+    const list = await untilAnswered(() =>
+      this.core.listPodForAllNamespaces({
+        fieldSelector: `spec.nodeName=${node},status.phase=Running`,
+      }),
+    );
     const results = await Promise.allSettled(
       list.items.filter((p) => !p.metadata?.deletionTimestamp).map(act),
     );
@@ -137,6 +142,13 @@ export class PodRestarts {
     pod: V1Pod,
     status: { conditions: V1PodCondition[]; containerStatuses: V1ContainerStatus[] },
   ): Promise<void> {
+    await untilAnswered(() => this.patchStatusOnce(pod, status));
+  }
+
+  private async patchStatusOnce(
+    pod: V1Pod,
+    status: { conditions: V1PodCondition[]; containerStatuses: V1ContainerStatus[] },
+  ): Promise<void> {
     await this.core.patchNamespacedPodStatus(
       {
         name: pod.metadata?.name ?? '',
@@ -146,6 +158,26 @@ export class PodRestarts {
       },
       strategicMergePatch,
     );
+  }
+}
+
+/** How long a call is retried while the API server does not answer (a kubelet retries for ever). */
+const RETRY_MS = 180_000;
+
+/**
+ * Retries while the API server gives no answer or a 5xx (restarting, frozen, its etcd down: the chaos
+ * bench's faults), so a pod is not left NotReady for good; an answer such as 404 or 409 is final.
+ */
+async function untilAnswered<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + RETRY_MS;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      const code = err instanceof ApiException ? err.code : 0;
+      if ((code > 0 && code < 500) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 500).unref());
+    }
   }
 }
 

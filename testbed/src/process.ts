@@ -11,6 +11,11 @@ export interface Component {
   hasExited(): boolean;
   /** SIGTERM the process group, then SIGKILL after `graceMs`; resolves once it has exited. */
   stop(graceMs?: number): Promise<void>;
+  /**
+   * A crash and a cold restart: SIGKILLs the process group, waits for the exit, then starts the same
+   * command again (same ports, same data directory); `pid` and `exited` then refer to the new process.
+   */
+  restart(): Promise<void>;
 }
 
 const HAS_SETPRIV = fs.existsSync('/usr/bin/setpriv');
@@ -20,10 +25,52 @@ const HAS_SETPRIV = fs.existsSync('/usr/bin/setpriv');
  * Node process dies for any reason, even SIGKILL, so a killed test run leaves no control plane behind.
  */
 export function startComponent(name: string, cmd: string, args: string[], logFile: string): Component {
-  const out = fs.openSync(logFile, 'a');
   const [file, argv] = HAS_SETPRIV
     ? ['/usr/bin/setpriv', ['--pdeathsig', 'KILL', '--', cmd, ...args]]
     : [cmd, args];
+  let run = spawnOnce(name, file, argv, logFile);
+  return {
+    name,
+    get pid() {
+      return run.pid;
+    },
+    logFile,
+    get exited() {
+      return run.exited;
+    },
+    hasExited: () => run.hasExited(),
+    async stop(graceMs = 3000) {
+      const { child, pid, exited } = run;
+      if (run.hasExited()) return killGroup(pid, 'SIGKILL');
+      // Unref'd children do not keep Node alive: without this, a program whose only remaining work is
+      // this stop() would exit before the component did.
+      child.ref();
+      killGroup(pid, 'SIGTERM');
+      const timer = setTimeout(() => killGroup(pid, 'SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+      // Children of the component (e.g. the init stand-in's `sleep`) share its group.
+      killGroup(pid, 'SIGKILL');
+    },
+    async restart() {
+      const { child, pid, exited } = run;
+      child.ref();
+      killGroup(pid, 'SIGKILL');
+      await exited;
+      run = spawnOnce(name, file, argv, logFile);
+    },
+  };
+}
+
+interface Run {
+  child: ChildProcess;
+  pid: number;
+  exited: Promise<string>;
+  hasExited(): boolean;
+}
+
+function spawnOnce(name: string, file: string, argv: string[], logFile: string): Run {
+  const out = fs.openSync(logFile, 'a');
   let child: ChildProcess;
   try {
     child = spawn(file, argv, { detached: true, stdio: ['ignore', out, out] });
@@ -41,29 +88,10 @@ export function startComponent(name: string, cmd: string, args: string[], logFil
       resolve(err.message);
     });
   });
-  if (child.pid === undefined) throw new Error(`cannot start ${name} (${cmd})`);
-  const pid = child.pid;
+  if (child.pid === undefined) throw new Error(`cannot start ${name} (${file})`);
   // Our own liveness must not depend on these children: tests exit while they still run.
   child.unref();
-  return {
-    name,
-    pid,
-    logFile,
-    exited,
-    hasExited: () => exitedFlag,
-    async stop(graceMs = 3000) {
-      if (exitedFlag) return killGroup(pid, 'SIGKILL');
-      // Unref'd children do not keep Node alive: without this, a program whose only remaining work is
-      // this stop() would exit before the component did.
-      child.ref();
-      killGroup(pid, 'SIGTERM');
-      const timer = setTimeout(() => killGroup(pid, 'SIGKILL'), graceMs);
-      await exited;
-      clearTimeout(timer);
-      // Children of the component (e.g. the init stand-in's `sleep`) share its group.
-      killGroup(pid, 'SIGKILL');
-    },
-  };
+  return { child, pid: child.pid, exited, hasExited: () => exitedFlag };
 }
 
 /** Signals a whole process group; a group that is already gone is fine. */

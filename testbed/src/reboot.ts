@@ -8,6 +8,9 @@ import type { NodeHistory, NodeObservation } from './node-history.ts';
 import { bootIdOf, handToKwok, isReady, markRebooting, releaseFromKwok } from './nodes.ts';
 import type { PodRestarts } from './pod-restarts.ts';
 
+/** How long a rebooting node's writes are retried while the API server does not answer. */
+const PERSIST_MS = 180_000;
+
 /** What the testbed calls to stop and restart a node's agent, as a kubelet does with the DaemonSet pod. */
 export interface AgentHooks {
   stop(node: string): Promise<void>;
@@ -78,8 +81,8 @@ export class RebootSimulator {
       // The agent's pod dies with the node.
       await this.callHook('stop', node);
       const bootId = randomUUID();
-      await releaseFromKwok(core, node);
-      await markRebooting(core, node, bootId);
+      await this.persist(() => releaseFromKwok(core, node));
+      await this.persist(() => markRebooting(core, node, bootId));
       await this.podsFollow('nodeDown', node);
       host.clearSentinel();
       events.emit('reboot:down', node, bootId);
@@ -87,7 +90,7 @@ export class RebootSimulator {
       while (!this.stopping && Date.now() < backAt) await sleep(Math.min(100, backAt - Date.now()));
       if (this.stopping) return;
 
-      await handToKwok(core, node);
+      await this.persist(() => handToKwok(core, node));
       await this.backOn(node, bootId);
       // The node's containers restart with it; each pod is Ready again after its own delay.
       await this.podsFollow('nodeUp', node);
@@ -110,6 +113,8 @@ export class RebootSimulator {
   private backOn(node: string, bootId: string): Promise<void> {
     const { core, events, history } = this.deps;
     const back = (o: NodeObservation | undefined) => o?.ready === true && o.bootId === bootId;
+    // Never shorter than a control plane restarting (the chaos bench's faults) may take.
+    const backTimeoutMs = Math.max(this.deps.backTimeoutMs, PERSIST_MS);
     return new Promise<void>((resolve, reject) => {
       const done = (err?: Error) => {
         clearInterval(poll);
@@ -132,14 +137,31 @@ export class RebootSimulator {
         () =>
           done(
             new Error(
-              `testbed: node ${node} did not come back Ready within ${this.deps.backTimeoutMs / 1000}s after its reboot`,
+              `testbed: node ${node} did not come back Ready within ${backTimeoutMs / 1000}s after its reboot`,
             ),
           ),
-        this.deps.backTimeoutMs,
+        backTimeoutMs,
       );
       events.on('node', onNode);
       if (back(history.of(node).at(-1))) done();
     });
+  }
+
+  /**
+   * A kubelet retries its writes until the API server takes them: a restarting or frozen control
+   * plane (the chaos bench's faults) delays a reboot, it does not leave the node down for good.
+   */
+  private async persist(write: () => Promise<unknown>): Promise<void> {
+    const deadline = Date.now() + PERSIST_MS;
+    for (;;) {
+      try {
+        await write();
+        return;
+      } catch (err) {
+        if (this.stopping || Date.now() > deadline) throw err;
+        await sleep(500);
+      }
+    }
   }
 
   private async podsFollow(which: 'nodeDown' | 'nodeUp', node: string): Promise<void> {
