@@ -35,6 +35,8 @@ export interface Observation {
     readonly holders: string;
     /** An operator's manual stop or an unreadable value: nobody's turn comes. */
     readonly stopped: boolean;
+    /** The annotation is unreadable (malformed): whether we hold the lock is unknown, not "no". */
+    readonly unreadable?: boolean;
     /**
      * The nodes named to take the next free slots (src/core/lock/queue.ts), in order; `namedMe` if we
      * are one. They take their slots one at a time, in that order: each acquisition is one write
@@ -278,7 +280,13 @@ function continueCycle(o: Observation, cycle: Cycle, p: Policy): Step {
     case 'draining':
       // Lost the lock before rebooting (TTL, removed by hand): stop disrupting this node.
       if (!o.lock.mine)
-        return { action: 'abort', uncordon: stillCordonedByUs, reason: 'the lock was lost while draining' };
+        return (
+          lockUnknown(o, 'draining') ?? {
+            action: 'abort',
+            uncordon: stillCordonedByUs,
+            reason: 'the lock was lost while draining',
+          }
+        );
       if (cycle.drainFailed !== undefined) {
         if (p.forceReboot) return { action: 'forceReboot', reason: cycle.drainFailed };
         return { action: 'abort', uncordon: stillCordonedByUs, reason: `drain failed: ${cycle.drainFailed}` };
@@ -318,7 +326,7 @@ function continueCycle(o: Observation, cycle: Cycle, p: Policy): Step {
 
     case 'releasing': {
       if (stillCordonedByUs) return { action: 'finish', uncordon: true };
-      if (!o.lock.mine) return { action: 'forget' };
+      if (!o.lock.mine) return lockUnknown(o, 'releasing') ?? { action: 'forget' };
       const releaseAt = Date.parse(cycle.since) + p.lockReleaseDelayMs;
       if (now < releaseAt) {
         return {
@@ -334,6 +342,8 @@ function continueCycle(o: Observation, cycle: Cycle, p: Policy): Step {
     case 'backoff': {
       if (stillCordonedByUs || o.lock.mine)
         return { action: 'abort', uncordon: stillCordonedByUs, reason: cycle.reason ?? 'backing off' };
+      const unknown = lockUnknown(o, 'waiting');
+      if (unknown) return unknown;
       const until = Date.parse(cycle.until ?? cycle.since);
       if (now < until && o.rebootRequired) {
         return {
@@ -349,6 +359,20 @@ function continueCycle(o: Observation, cycle: Cycle, p: Policy): Step {
 }
 
 /**
+ * An unreadable lock hides whether we hold it: a cycle that would end (or give up) because its
+ * entry is gone waits instead, until an operator fixes the annotation. Ending it would leave our
+ * entry behind once the old value is put back, a lock nobody releases (found by bench/chaos.ts).
+ */
+function lockUnknown(o: Observation, phase: Phase): Step | undefined {
+  if (o.lock.mine || !o.lock.unreadable) return undefined;
+  return {
+    action: 'wait',
+    phase,
+    reason: `the lock is unreadable: ${o.lock.holders}; waiting until it is fixed`,
+  };
+}
+
+/**
  * Back on a new boot and uncordoned, holding the lock until the node is healthy: its DaemonSet pods
  * and selected pods Ready (and, if asked, no alert firing) within --post-reboot-timeout. Otherwise
  * the rollout halts here: the lock stays, so no other node goes down, until the node is healthy or
@@ -358,7 +382,7 @@ function continueSettling(o: Observation, cycle: Cycle, p: Policy, stillCordoned
   // Killed between recording "back" and the uncordon: the uncordon never waits for health.
   if (stillCordonedByUs) return { action: 'finish', uncordon: true };
   // Released by an operator (kured-ts resume, or the lock removed by hand): the rollout goes on.
-  if (!o.lock.mine) return { action: 'forget' };
+  if (!o.lock.mine) return lockUnknown(o, 'settling') ?? { action: 'forget' };
   if (p.postRebootTimeoutMs <= 0) return { action: 'settle' };
   if (!o.health) return { action: 'checkHealth' };
   if (o.health.healthy) return { action: 'settle' };

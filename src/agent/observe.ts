@@ -107,6 +107,7 @@ export class Observer {
           acquirable,
           holders: paused ? `kured-ts pause (${describePause(pause)})` : describeHolders(lock, now),
           stopped: paused || lock.form === 'manual' || lock.form === 'malformed',
+          unreadable: lock.form === 'malformed',
           named: queue.next,
           namedMe: queue.next.includes(s.nodeId),
           unchangedMs: now.getTime() - Math.max(this.lockSeen.at, inLineSince),

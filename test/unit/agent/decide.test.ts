@@ -40,6 +40,8 @@ interface Row {
   /** The nodes named next (kured-ts.dev/lock-queue); we are n1. */
   named?: string[];
   stopped?: boolean;
+  /** The lock annotation is malformed. */
+  unreadable?: boolean;
   unchangedMs?: number;
   gate?: Observation['gate'];
   /** The gates' verdict was remembered from an earlier turn, asked this long ago. */
@@ -361,6 +363,34 @@ const table: Row[] = [
     }),
     expect: { action: 'wait', phase: 'waiting' },
   },
+  // A malformed lock (chaos seed 1): whether we hold it is unknown; ending the cycle would leave our
+  // entry behind once an operator puts the old value back, so the cycle waits for the fix.
+  {
+    when: 'draining, lock unreadable',
+    unschedulable: true,
+    unreadable: true,
+    cycle: cycle({ phase: 'draining' }),
+    expect: { action: 'wait', phase: 'draining', reason: 'unreadable' },
+  },
+  {
+    when: 'back and settling, lock unreadable',
+    unreadable: true,
+    cycle: cycle({ phase: 'settling' }),
+    expect: { action: 'wait', phase: 'settling', reason: 'unreadable' },
+  },
+  {
+    when: 'releasing, lock unreadable',
+    unreadable: true,
+    cycle: cycle({ phase: 'releasing' }),
+    expect: { action: 'wait', phase: 'releasing', reason: 'unreadable' },
+  },
+  {
+    when: 'backoff, lock unreadable',
+    rebootRequired: true,
+    unreadable: true,
+    cycle: cycle({ phase: 'backoff', until: ago(1) }),
+    expect: { action: 'wait', phase: 'waiting', reason: 'unreadable' },
+  },
   {
     when: 'backoff over',
     rebootRequired: true,
@@ -531,7 +561,8 @@ for (const row of table) {
         mine: row.mine,
         acquirable: row.acquirable ?? true,
         holders: 'n2',
-        stopped: row.stopped ?? false,
+        stopped: row.stopped ?? row.unreadable ?? false,
+        unreadable: row.unreadable ?? false,
         named: row.named ?? [],
         namedMe: (row.named ?? []).includes('n1'),
         unchangedMs: row.unchangedMs ?? 0,
