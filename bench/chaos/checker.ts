@@ -56,10 +56,13 @@ export class InvariantChecker {
   private readonly lastHeld = new Map<string, number>();
   lockRaw: string | undefined;
   lockExists = true;
-  /** Nodes an operator cordoned (the harness): their cordon must stay. */
-  readonly operatorCordoned = new Set<string>();
-  /** Nodes deleted and recreated by a fault: exempt from "not Ready" until kwok reports them Ready. */
-  readonly recreated = new Set<string>();
+  /** Nodes an operator cordoned (the harness), and whether the watch showed the cordon yet: it must stay. */
+  readonly operatorCordoned = new Map<string, boolean>();
+  /**
+   * Nodes a fault deletes and recreates: exempt from "not Ready" until kwok reports the new object
+   * Ready ('deleted': the watch showed the old one go).
+   */
+  readonly recreated = new Map<string, 'pending' | 'deleted'>();
   /** A malformed value the harness wrote, and the value it will restore (only it may replace it). */
   malformed: string | undefined;
   restoring: { value: string | undefined } | undefined;
@@ -160,6 +163,7 @@ export class InvariantChecker {
     const name = n.metadata?.name ?? '';
     if (type === 'DELETED') {
       this.nodes.delete(name);
+      if (this.recreated.has(name)) this.recreated.set(name, 'deleted');
       return;
     }
     const view: NodeView = {
@@ -168,9 +172,15 @@ export class InvariantChecker {
       zone: n.metadata?.labels?.[this.opts.zoneLabel] ?? '(no zone)',
       cycle: n.metadata?.annotations?.[CYCLE_ANNOTATION],
     };
-    if (view.ready) this.recreated.delete(name);
-    if (this.operatorCordoned.has(name) && !view.cordoned && !this.recreated.has(name))
-      this.violate('an operator cordon is never undone', `${name} uncordoned while cordoned by the operator`);
+    if (view.ready && this.recreated.get(name) === 'deleted') this.recreated.delete(name);
+    if (this.operatorCordoned.has(name)) {
+      if (view.cordoned) this.operatorCordoned.set(name, true);
+      else if (this.operatorCordoned.get(name) && !this.recreated.has(name))
+        this.violate(
+          'an operator cordon is never undone',
+          `${name} uncordoned while cordoned by the operator`,
+        );
+    }
     this.nodes.set(name, view);
     this.measure();
   }

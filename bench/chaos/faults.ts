@@ -15,6 +15,7 @@ import {
 } from '@kubernetes/client-node';
 import { connectOperator } from '../../src/cli/connect.ts';
 import { pause, resume } from '../../src/cli/pause.ts';
+import { CYCLE_ANNOTATION } from '../../src/core/cycle.ts';
 import type { Cluster } from '../../testbed/src/index.ts';
 import { nodeManifest } from '../../testbed/src/nodes.ts';
 import type { ChaosAgents } from './agents.ts';
@@ -338,19 +339,25 @@ export class FaultInjector {
   private async nodeRecreate(): Promise<void> {
     const node = this.c.rng.pick(this.recreatable());
     if (!node) return;
-    const old = await this.core.readNode({ name: node });
-    const index = Number(/-(\d+)$/.exec(node)?.[1] ?? 1) - 1;
-    const fresh = nodeManifest(node, index);
-    fresh.status!.nodeInfo!.bootID = old.status?.nodeInfo?.bootID ?? fresh.status!.nodeInfo!.bootID;
-    this.record(
-      'node-recreate',
-      node,
-      `phase ${phaseOf(old.metadata?.annotations?.['kured-ts.dev/reboot-cycle']) ?? 'holding'}`,
-    );
-    this.c.checker.recreated.add(node);
-    await this.core.deleteNode({ name: node });
-    await this.hold(this.c.rng.int(0, 3000));
-    await this.persist(() => this.core.createNode({ body: fresh }));
+    // Taken at once (before any await), so no second fault picks it meanwhile.
+    this.c.checker.recreated.set(node, 'pending');
+    try {
+      const old = await this.persist(() => this.core.readNode({ name: node }));
+      const index = Number(/-(\d+)$/.exec(node)?.[1] ?? 1) - 1;
+      const fresh = nodeManifest(node, index);
+      fresh.status!.nodeInfo!.bootID = old.status?.nodeInfo?.bootID ?? fresh.status!.nodeInfo!.bootID;
+      this.record(
+        'node-recreate',
+        node,
+        `phase ${phaseOf(old.metadata?.annotations?.[CYCLE_ANNOTATION]) ?? 'holding'}`,
+      );
+      await this.persist(() => this.core.deleteNode({ name: node }));
+      await this.hold(this.c.rng.int(0, 3000));
+      await this.persist(() => this.core.createNode({ body: fresh }));
+    } catch (err) {
+      this.c.checker.recreated.delete(node);
+      throw err;
+    }
   }
 
   private async lockFault(act: () => Promise<void>): Promise<void> {
@@ -436,7 +443,7 @@ export class FaultInjector {
   /** The operator re-indents the lock's JSON with kubectl edit: the same lock, other bytes. */
   private async handEditLock(): Promise<void> {
     const { name, namespace } = this.c.lockDs;
-    const ds = await this.apps.readNamespacedDaemonSet({ name, namespace });
+    const ds = await this.persist(() => this.apps.readNamespacedDaemonSet({ name, namespace }));
     const raw = ds.metadata?.annotations?.[this.c.lockAnnotation];
     if (raw === undefined) return;
     let edited: string;
@@ -500,8 +507,10 @@ export class FaultInjector {
     if (!node) return;
     const ms = rng.int(30_000, 180_000);
     this.record('operator-cordon', node, `for ${ms} ms`);
-    checker.operatorCordoned.add(node);
-    await this.core.patchNode({ name: node, body: { spec: { unschedulable: true } } }, mergePatch);
+    checker.operatorCordoned.set(node, false);
+    await this.persist(() =>
+      this.core.patchNode({ name: node, body: { spec: { unschedulable: true } } }, mergePatch),
+    );
     await this.hold(ms);
     // At the end of the fault period the operator's cordons stay: the end check expects them.
     if (this.ending.signal.aborted) return;
@@ -515,7 +524,9 @@ export class FaultInjector {
   private async deleteEvictingPod(): Promise<void> {
     const node = this.c.rng.pick(this.draining());
     if (!node) return;
-    const pods = await this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` });
+    const pods = await this.persist(() =>
+      this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` }),
+    );
     const candidates = pods.items.filter((p) => p.metadata?.namespace === APPS_NAMESPACE);
     const pod = this.c.rng.pick(candidates);
     if (!pod) return;

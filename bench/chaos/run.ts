@@ -22,7 +22,13 @@ import { ChaosAgents } from './agents.ts';
 import { InvariantChecker, type Violation } from './checker.ts';
 import { FAULT_KINDS, FaultInjector, type FaultKind } from './faults.ts';
 import { Rng } from './rng.ts';
-import { type Budget, createLockDaemonSet, createWorkloads, type LockDaemonSetSpec } from './workloads.ts';
+import {
+  type Budget,
+  createLockDaemonSet,
+  createWorkloads,
+  type LockDaemonSetSpec,
+  SlowExits,
+} from './workloads.ts';
 
 const LOCK = { namespace: 'kube-system', name: 'kured', annotation: 'weave.works/kured-node-lock' };
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -92,11 +98,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   log(`chaos: seed ${o.seed}, ${o.nodes} nodes, logs in ${dir}`);
   const cluster = await startCluster({ nodes: o.nodes, rebootDelayMs: o.rebootDelayMs ?? 2000, log });
   const phases: PhaseReport[] = [];
+  let slowExits: SlowExits | undefined;
   try {
     const kc = cluster.kubeConfig();
     const token = await agentIdentity(cluster);
-    const budgets = await createWorkloads(cluster, o.nodes);
     const rng = new Rng(o.seed);
+    slowExits = new SlowExits(kc, rng);
+    const budgets = await createWorkloads(cluster, o.nodes);
     for (const setting of o.settings) {
       phases.push(
         await runPhase(
@@ -114,6 +122,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
   } finally {
     clearInterval(loadTimer);
+    slowExits?.stop();
     await cluster.stop();
   }
   const s = loads.length ? loads : [loadavg()[0]!];
@@ -282,7 +291,7 @@ async function runPhase(
     checker.stop();
     // The operator's cordons end with the phase.
     const core = kc.makeApiClient(CoreV1Api);
-    for (const n of checker.operatorCordoned)
+    for (const n of checker.operatorCordoned.keys())
       await core.patchNode({ name: n, body: { spec: { unschedulable: false } } }, mergePatch).catch(() => {});
     for (const n of cluster.nodes) rmSync(cluster.sentinelPath(n), { force: true });
   }
@@ -316,7 +325,7 @@ async function settle(
         (n) => n.spec?.unschedulable && !checker.operatorCordoned.has(n.metadata?.name ?? ''),
       );
       if (cordoned.length) failures.push(`cordoned: ${cordoned.map((n) => n.metadata?.name).join(', ')}`);
-      const operatorLost = [...checker.operatorCordoned].filter((n) =>
+      const operatorLost = [...checker.operatorCordoned.keys()].filter((n) =>
         nodes.some((x) => x.metadata?.name === n && !x.spec?.unschedulable),
       );
       if (operatorLost.length) failures.push(`operator cordon lost: ${operatorLost.join(', ')}`);

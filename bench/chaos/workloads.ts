@@ -6,15 +6,22 @@
  */
 import {
   AppsV1Api,
+  CoreV1Api,
   type KubeConfig,
+  PatchStrategy,
   PolicyV1Api,
+  setHeaderOptions,
+  type V1Pod,
   type V1PodDisruptionBudgetSpec,
 } from '@kubernetes/client-node';
 import type { Cluster } from '../../testbed/src/index.ts';
+import type { Rng } from './rng.ts';
+import { type Follower, followObjects } from './watch.ts';
 
 export const APPS_NAMESPACE = 'chaos-apps';
-/** Seconds a workload pod takes to terminate (kwok deletes it at its deletionTimestamp). */
-const GRACE_SECONDS = 4;
+/** kwok deletes a pod at once: this finalizer, removed 2-6 s later by {@link SlowExits}, makes it take a while. */
+const SLOW_EXIT = 'chaos.kured-ts.dev/slow-exit';
+const GRACE_SECONDS = 6;
 
 export interface Budget {
   name: string;
@@ -29,7 +36,7 @@ export async function createWorkloads(cluster: Cluster, nodes: number): Promise<
   const web = Math.max(4, Math.round(nodes / 6));
   const api = Math.max(3, Math.round(nodes / 10));
   const template = (app: string) => ({
-    metadata: { labels: { app } },
+    metadata: { labels: { app }, finalizers: [SLOW_EXIT] },
     spec: {
       terminationGracePeriodSeconds: GRACE_SECONDS,
       containers: [{ name: app, image: `chaos/${app}:1` }],
@@ -101,4 +108,71 @@ export async function createLockDaemonSet(kc: KubeConfig, ds: LockDaemonSetSpec)
       },
     },
   });
+}
+
+/**
+ * The workload pods' slow exit: a pod being deleted keeps running 2-6 s (its finalizer) before it
+ * is gone, as a pod finishing its requests on SIGTERM does; the drain waits for it.
+ */
+export class SlowExits {
+  private readonly follower: Follower;
+  private readonly pending = new Set<string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(kc: KubeConfig, rng: Rng) {
+    const core = kc.makeApiClient(CoreV1Api);
+    const patch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+    const release = (p: V1Pod) => {
+      const name = p.metadata?.name ?? '';
+      const uid = p.metadata?.uid ?? '';
+      if (
+        !p.metadata?.deletionTimestamp ||
+        !p.metadata.finalizers?.includes(SLOW_EXIT) ||
+        this.pending.has(uid)
+      )
+        return;
+      this.pending.add(uid);
+      const finish = () => {
+        core
+          .patchNamespacedPod(
+            { name, namespace: APPS_NAMESPACE, body: { metadata: { uid, finalizers: null } } },
+            patch,
+          )
+          .then(
+            () => this.pending.delete(uid),
+            (err: { code?: number }) => {
+              // Gone or replaced: done; anything else (the API server down) is tried again.
+              if (err.code === 404 || err.code === 409) this.pending.delete(uid);
+              else this.later(finish, 1000);
+            },
+          );
+      };
+      this.later(finish, rng.int(2000, 6000));
+    };
+    this.follower = followObjects<V1Pod>(
+      kc,
+      `/api/v1/namespaces/${APPS_NAMESPACE}/pods`,
+      async () => {
+        const l = await core.listNamespacedPod({ namespace: APPS_NAMESPACE });
+        return { items: l.items, rv: l.metadata?.resourceVersion ?? '' };
+      },
+      (type, p) => type !== 'DELETED' && release(p),
+      (items) => {
+        for (const p of items) release(p);
+      },
+    );
+  }
+
+  private later(f: () => void, ms: number): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      f();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  stop(): void {
+    this.follower.stop();
+    for (const t of this.timers) clearTimeout(t);
+  }
 }
