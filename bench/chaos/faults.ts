@@ -98,6 +98,8 @@ const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 export class FaultInjector {
   readonly records: FaultRecord[] = [];
   readonly counts = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+  /** Picks per kind (a pick may find no target by the time it runs): what the scheduler balances. */
+  private readonly picks = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
   /** Faults that could not be undone or failed to apply: said in the report, never hidden. */
   readonly errors: string[] = [];
   private readonly c: FaultContext;
@@ -127,8 +129,9 @@ export class FaultInjector {
     if (kinds.length === 0) return false;
     // Stride scheduling with a random tie-break: every kind gets its share, in a seeded random order.
     const kind = kinds
-      .map((k) => ({ k, score: (this.counts[k] + 1) / WEIGHTS[k] + (this.c.rng.next() * 0.5) / WEIGHTS[k] }))
+      .map((k) => ({ k, score: (this.picks[k] + 1) / WEIGHTS[k] + (this.c.rng.next() * 0.5) / WEIGHTS[k] }))
       .sort((a, b) => a.score - b.score)[0]!.k;
+    this.picks[kind]++;
     const task = this.run(kind).catch((err: unknown) => {
       this.errors.push(`${kind}: ${err instanceof Error ? err.message : String(err)}`);
       this.c.log(`  fault ${kind} failed: ${err instanceof Error ? err.message : String(err)}`);
