@@ -12,8 +12,9 @@
  *
  * Environment: DURATION (40m; 90s, 5m...), SEED (random), CHAOS_NODES (100), CHAOS_SETTINGS
  * ("1,5z1"), CHAOS_FAULT_INTERVAL (mean gap between faults; default DURATION / 1100),
- * CHAOS_PROCESS_AGENTS (3), CHAOS_SETTLE_TIMEOUT (10m).
+ * CHAOS_PROCESS_AGENTS (3), CHAOS_SETTLE_TIMEOUT (10m), CHAOS_SKIP (fault kinds not to inject, comma-separated).
  */
+import { FAULT_KINDS, type FaultKind } from './chaos/faults.ts';
 import { formatReport, runChaos, type Setting } from './chaos/run.ts';
 
 function duration(raw: string | undefined, fallbackMs: number, name: string): number {
@@ -37,6 +38,17 @@ function settings(raw: string): Setting[] {
   });
 }
 
+function skipped(raw: string | undefined): FaultKind[] {
+  const kinds = (raw ?? '').split(',').filter(Boolean) as FaultKind[];
+  for (const k of kinds) {
+    if (!FAULT_KINDS.includes(k)) {
+      console.error(`chaos: CHAOS_SKIP names "${k}", not a fault kind (${FAULT_KINDS.join(', ')})`);
+      process.exit(2);
+    }
+  }
+  return kinds;
+}
+
 const env = process.env;
 const selfTest = env.CHAOS_SELFTEST === '1';
 const seed = env.SEED ? Number(env.SEED) : Math.floor(Math.random() * 2 ** 31);
@@ -58,6 +70,7 @@ const report = await runChaos({
   processAgents: Number(env.CHAOS_PROCESS_AGENTS ?? 3),
   settleTimeoutMs: duration(env.CHAOS_SETTLE_TIMEOUT, 10 * 60_000, 'CHAOS_SETTLE_TIMEOUT'),
   noFaults: selfTest,
+  skip: skipped(env.CHAOS_SKIP),
 });
 console.log(formatReport(report));
 const violations = report.phases.reduce((s, p) => s + p.violations.length, 0);

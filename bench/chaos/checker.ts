@@ -40,6 +40,7 @@ export interface CheckerOptions {
   concurrency: number;
   maxZones: number;
   t0: number;
+  log: (line: string) => void;
 }
 
 /** How long a lock entry seen released still counts as held (the watch shows writes a moment late). */
@@ -73,6 +74,8 @@ export class InvariantChecker {
   readonly waits: number[] = [];
   reboots = 0;
   private readonly lastViolation = new Map<string, number>();
+  /** What happened just before a violation (the faults), appended to its evidence. */
+  context: () => string = () => '';
 
   constructor(kc: KubeConfig, opts: CheckerOptions) {
     this.kc = kc;
@@ -235,8 +238,10 @@ export class InvariantChecker {
     const key = invariant;
     if (now - (this.lastViolation.get(key) ?? 0) < 10_000) return;
     this.lastViolation.set(key, now);
+    const context = this.context();
+    if (context) evidence = `${evidence}; before it: ${context}`;
     this.violations.push({ at: now, invariant, evidence });
-    console.log(`  VIOLATION +${((now - this.opts.t0) / 1000).toFixed(1)}s ${invariant}: ${evidence}`);
+    this.opts.log(`  VIOLATION +${((now - this.opts.t0) / 1000).toFixed(1)}s ${invariant}: ${evidence}`);
   }
 }
 

@@ -89,6 +89,8 @@ export interface FaultContext {
   t0: number;
   /** Nodes whose simulated reboot is under way (the testbed's reboot:start .. reboot:done). */
   rebooting: ReadonlySet<string>;
+  /** Kinds not to inject. */
+  skip: ReadonlySet<FaultKind>;
   /** Fault lines also go here (the run's log). */
   log: (line: string) => void;
 }
@@ -125,7 +127,7 @@ export class FaultInjector {
 
   /** Injects one fault of a kind that has a target now, the one furthest below its share. */
   injectOne(): boolean {
-    const kinds = FAULT_KINDS.filter((k) => this.available(k));
+    const kinds = FAULT_KINDS.filter((k) => !this.c.skip.has(k) && this.available(k));
     if (kinds.length === 0) return false;
     // Stride scheduling with a random tie-break: every kind gets its share, in a seeded random order.
     const kind = kinds
@@ -139,6 +141,16 @@ export class FaultInjector {
     this.tasks.add(task);
     void task.finally(() => this.tasks.delete(task));
     return true;
+  }
+
+  /** The faults of the last `ms` (agent kills aside), newest last: the context of a violation. */
+  recent(ms: number): string {
+    const since = Date.now() - ms;
+    return this.records
+      .filter((r) => r.at >= since && r.kind !== 'agent-kill')
+      .slice(-6)
+      .map((r) => `${r.kind} ${r.target} at +${((r.at - this.c.t0) / 1000).toFixed(1)}s`)
+      .join(', ');
   }
 
   /** Ends the fault period: lasting faults are undone now; resolves once all are. */
@@ -455,7 +467,7 @@ export class FaultInjector {
     } catch {
       return;
     }
-    this.record('lock-hand-edit', 'lock annotation', `re-indented: ${raw}`);
+    this.record('lock-hand-edit', 'lock annotation', `re-indented: ${JSON.stringify(JSON.parse(raw))}`);
     await this.apps
       .patchNamespacedDaemonSet(
         {
@@ -556,7 +568,7 @@ export class FaultInjector {
     try {
       const ms = this.c.rng.int(10_000, 60_000);
       this.record('pdb-zero', `${APPS_NAMESPACE}/${b.name}`, `maxUnavailable 0 for ${ms} ms`);
-      await this.patchBudget(b.name, { maxUnavailable: 0, minAvailable: null });
+      await this.persist(() => this.patchBudget(b.name, { maxUnavailable: 0, minAvailable: null }));
       await this.hold(ms);
       await this.persist(() =>
         this.patchBudget(b.name, {

@@ -54,6 +54,8 @@ export interface ChaosOptions {
   processAgents: number;
   /** How long the end may take to settle before it is a failure. */
   settleTimeoutMs: number;
+  /** Fault kinds not injected. */
+  skip?: FaultKind[];
   /** No faults (the self-test: the checker alone must see the breach). */
   noFaults?: boolean;
   rebootDelayMs?: number;
@@ -77,6 +79,7 @@ export interface PhaseReport {
 
 export interface ChaosReport {
   seed: number;
+  skipped: FaultKind[];
   nodes: number;
   phases: PhaseReport[];
   load: { mean: number; max: number };
@@ -128,6 +131,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const s = loads.length ? loads : [loadavg()[0]!];
   return {
     seed: o.seed,
+    skipped: o.skip ?? [],
     nodes: o.nodes,
     phases,
     load: { mean: s.reduce((a, b) => a + b, 0) / s.length, max: Math.max(...s) },
@@ -176,6 +180,7 @@ async function runPhase(
     concurrency: setting.checkConcurrency ?? c,
     maxZones: setting.maxZones,
     t0,
+    log,
   });
   const processNodes = new Set(cluster.nodes.slice(-o.processAgents));
   const agents = new ChaosAgents({
@@ -214,8 +219,10 @@ async function runPhase(
     budgets,
     t0,
     rebooting,
+    skip: new Set(o.skip ?? []),
     log,
   });
+  checker.context = () => faults.recent(180_000);
   try {
     await checker.start();
     await Promise.all(cluster.nodes.map((n) => agents.start(n)));
@@ -386,7 +393,9 @@ export function formatReport(r: ChaosReport): string {
   lines.push(
     `\n=== chaos report: seed ${r.seed}, ${r.nodes} nodes, ${(r.wallMs / 60_000).toFixed(1)} min ===`,
   );
-  lines.push(`faults injected: ${faultTotal}`);
+  lines.push(
+    `faults injected: ${faultTotal}${r.skipped.length ? ` (not injected: ${r.skipped.join(', ')})` : ''}`,
+  );
   for (const k of FAULT_KINDS) lines.push(`  ${k.padEnd(24)} ${total(k)}`);
   for (const p of r.phases) {
     lines.push(`${p.setting}:`);
