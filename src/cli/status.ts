@@ -43,14 +43,7 @@ export async function status(
       'records' in n.history ? n.history.records.find((r) => r.outcome === 'rebooted')?.end : undefined,
     lastEvent: lastEvent.get(n.view.name),
   }));
-  const schedule = windowFromConfig(config);
-  const opening = schedule.openingAt(now);
-  const window = {
-    open: schedule.contains(now),
-    nextOpening: opening?.open.toISOString() ?? null,
-    closes: opening?.close?.toISOString() ?? null,
-    schedule: schedule.describe(),
-  };
+  const window = windowState(config, now);
   if (format === 'json' || format === 'yaml') {
     out(
       data(format, {
@@ -109,12 +102,35 @@ export async function status(
   for (const l of table(header, rows)) out(l);
 }
 
+/** When a reboot may next start; agents' flags that do not parse are said, not fatal (status must answer). */
+function windowState(config: ClusterFacts['agents'], now: Date) {
+  try {
+    const schedule = windowFromConfig(config);
+    const opening = schedule.openingAt(now);
+    return {
+      open: schedule.contains(now),
+      nextOpening: opening?.open.toISOString() ?? null,
+      closes: opening?.close?.toISOString() ?? null,
+      schedule: schedule.describe(),
+    };
+  } catch (err) {
+    return {
+      open: false,
+      nextOpening: null,
+      closes: null,
+      schedule: `unreadable: ${(err as Error).message}`,
+    };
+  }
+}
+
 function windowLine(w: {
   open: boolean;
   nextOpening: string | null;
   closes: string | null;
   schedule: string;
 }): string {
+  if (w.schedule.startsWith('unreadable: '))
+    return `reboot window: the agents' window flags are ${w.schedule}`;
   const until = w.closes ? ` until ${w.closes}` : '';
   if (w.open) return `reboot window: open now${until} (${w.schedule})`;
   if (!w.nextOpening) return `reboot window: closed, never opens in the next two years (${w.schedule})`;
