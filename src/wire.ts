@@ -11,7 +11,7 @@ import type { Config } from './core/config.ts';
 import { CYCLE_ANNOTATION } from './core/cycle.ts';
 import { NEEDED_ANNOTATION } from './core/history.ts';
 import type { Logger } from './core/log.ts';
-import type { Clock, Rebooter, Sentinel } from './core/ports.ts';
+import type { Clock, PodHealth, Rebooter, Sentinel } from './core/ports.ts';
 import { createDrainer } from './drain/drainer.ts';
 import { alertmanagerEndpoint } from './gates/alertmanager.ts';
 import { kubeBudgetSource } from './gates/budgets-kube.ts';
@@ -22,6 +22,7 @@ import { RebootSilences, silenceMatchers } from './gates/silence.ts';
 import { nodePodHealth } from './health/node-pods.ts';
 import { connect } from './kube/client.ts';
 import { NodeFleet } from './kube/fleet.ts';
+import { probeGrants } from './kube/grants.ts';
 import { NodeOps, viewNode } from './kube/node.ts';
 import { follow, WatchedObject } from './kube/watch.ts';
 import { DaemonSetLock, lockSettings } from './lock/store.ts';
@@ -32,6 +33,7 @@ import { registerScheduleMetrics } from './observe/schedule-metrics.ts';
 import { startObserveServer } from './observe/server.ts';
 import { hostCommand } from './reboot/host.ts';
 import { commandRebooter, signalRebooter } from './reboot/rebooter.ts';
+import { REQUEST_ANNOTATION } from './reboot/request.ts';
 import { commandSentinel, fileSentinel } from './reboot/sentinel.ts';
 
 /** How to build an agent that shares its process with others (a benchmark); main.ts uses the defaults. */
@@ -64,6 +66,13 @@ export async function wireAgent(
   // Each watch feeds a cache, so a woken agent reads its Node and the lock without a request.
   const nodeCache = new WatchedObject<V1Node>();
   const lockCache = new WatchedObject<V1DaemonSet>();
+  // Beyond kured's own RBAC, each capability only if granted: one warning each, then kured's way.
+  const { grants, missing } = await probeGrants(
+    kube,
+    { namespace: config.dsNamespace, name: config.dsName },
+    config.nodeId,
+  );
+  for (const line of missing) logger.warn(`RBAC: ${line}; grant it to turn this back on`);
   const node = new NodeOps(kube, config.nodeId, nodeCache);
   const budgets = config.budgetPreflight
     ? kubeBudgetSource(kube, {
@@ -72,7 +81,9 @@ export async function wireAgent(
       })
     : undefined;
   const gates = createGates(config, { kube, ...(budgets ? { budgets } : {}) });
-  const events = new NodeEvents(kube, { name: config.nodeId, uid: '' }, logger);
+  const events = new NodeEvents(kube, { name: config.nodeId, uid: '' }, logger, {
+    off: !grants.createEvents,
+  });
   const { companion, preRebootGate, postHook } = cycleExtras(config, node, events, logger, clock);
   if (preRebootGate) gates.push(preRebootGate);
   // Without the right to list budgets: one warning now, and drains as kured's (the gate stays open).
@@ -80,12 +91,20 @@ export async function wireAgent(
   const notifier = createNotifier(config, logger);
   const metrics = new AgentMetrics(config.nodeId, { defaultMetrics: opts.processMetrics !== false });
   registerScheduleMetrics(metrics.registry, config.nodeId, windowFromConfig(config));
-  const lock = new DaemonSetLock(kube, lockSettings(config), clock, logger, lockCache);
+  // Without a watch, what it would have woken us for is looked at this often (only while active).
+  const pollMs = agentSettings(config).gateRecheckMs;
+  const lock = new DaemonSetLock(
+    kube,
+    { ...lockSettings(config), writeBy: grants.patchDaemonSet ? 'patch' : 'update' },
+    clock,
+    logger,
+    lockCache,
+  );
   const agent: Agent = new Agent(
     {
       node,
       lock,
-      fleet: new NodeFleet(kube, config.zoneLabel),
+      fleet: new NodeFleet(kube, config.zoneLabel, { canList: grants.listNodes }),
       sentinel: sentinel(config, logger),
       gates,
       drainer: createDrainer(kube, {
@@ -111,19 +130,28 @@ export async function wireAgent(
       telemetry: metrics,
       clock,
       logger,
-      podHealth: nodePodHealth(kube, config.nodeId, config.postRebootReadySelector, logger),
+      podHealth: polledWithout(
+        grants.watchPods,
+        nodePodHealth(kube, config.nodeId, config.postRebootReadySelector, logger),
+        pollMs,
+      ),
       watches: [
         (wake) =>
-          follow(
-            openStream,
-            `/apis/apps/v1/namespaces/${config.dsNamespace}/daemonsets`,
-            config.dsName,
-            lockCache,
-            wake,
-            (ds) => JSON.stringify(ds?.metadata?.annotations ?? null),
-            logger,
-          ),
-        (wake) => follow(openStream, '/api/v1/nodes', config.nodeId, nodeCache, wake, nodeKey, logger),
+          grants.watchDaemonSets
+            ? follow(
+                openStream,
+                `/apis/apps/v1/namespaces/${config.dsNamespace}/daemonsets`,
+                config.dsName,
+                lockCache,
+                wake,
+                (ds) => JSON.stringify(ds?.metadata?.annotations ?? null),
+                logger,
+              )
+            : poll(wake, pollMs),
+        (wake) =>
+          grants.watchNodes
+            ? follow(openStream, '/api/v1/nodes', config.nodeId, nodeCache, wake, nodeKey, logger)
+            : poll(wake, pollMs),
       ],
     },
     agentSettings(config),
@@ -146,6 +174,17 @@ export async function wireAgent(
   return { agent, shutdown };
 }
 
+/** Stands in for a watch the RBAC does not allow: wakes the agent every ms while it follows. */
+function poll(wake: () => void, ms: number): () => void {
+  const timer = setInterval(wake, ms);
+  return () => clearInterval(timer);
+}
+
+/** The node's pods, polled instead of watched when `watch` on pods is not granted. */
+function polledWithout(watchable: boolean, health: PodHealth, ms: number): PodHealth {
+  return watchable ? health : { ...health, watch: (onChange) => poll(onChange, ms) };
+}
+
 /** What of our Node can change a decision: heartbeats and other status noise are ignored. */
 function nodeKey(n: V1Node | undefined): string {
   if (!n) return 'deleted';
@@ -155,6 +194,7 @@ function nodeKey(n: V1Node | undefined): string {
     view.ready,
     view.bootID,
     view.annotations[CYCLE_ANNOTATION],
+    view.annotations[REQUEST_ANNOTATION],
     view.taints,
   ]);
 }

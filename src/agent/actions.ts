@@ -17,6 +17,7 @@ import {
 import { type LockEntry, liveEntries } from '../core/lock/codec.ts';
 import { WAITING_LABEL } from '../core/lock/queue.ts';
 import type { Clock, CycleCompanion, Drainer, NodeChange, NodePort, Rebooter } from '../core/ports.ts';
+import { fulfilledBy, REQUEST_ANNOTATION } from '../reboot/request.ts';
 import type { Step } from './decide.ts';
 import type { Handover } from './handover.ts';
 import type { Snapshot } from './observe.ts';
@@ -263,7 +264,12 @@ export class Actions {
           }
         : cycle;
     // "Back" and the uncordon in one write: a kill before it finishes again, never reboots again.
-    await this.writeCycle(back, uncordon ? { unschedulable: false } : {});
+    // An operator's reboot request asked before this reboot began is done: it goes in the same write.
+    const done = cycle.phase === 'rebooting' && snap.request && fulfilledBy(snap.request, cycle.since);
+    await this.writeCycle(back, {
+      ...(uncordon ? { unschedulable: false } : {}),
+      ...(done ? { extra: { [REQUEST_ANNOTATION]: null } } : {}),
+    });
     if (Object.keys(this.s.postRebootNodeLabels).length) await node.setLabels(this.s.postRebootNodeLabels);
     await this.clearInProgress(snap);
     this.report.back(snap.node.bootID, uncordon, cycle.phase === 'rebooting' ? cycle.requestedAt : undefined);

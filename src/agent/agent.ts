@@ -23,6 +23,7 @@ import type {
   Telemetry,
 } from '../core/ports.ts';
 import { statusMessage as describe, isTooManyRequests, retryAfterMs } from '../kube/errors.ts';
+import { REQUEST_ANNOTATION, waivedGates } from '../reboot/request.ts';
 import { Actions } from './actions.ts';
 import { Asks } from './asks.ts';
 import { type Decision, decide, type Policy, type Step } from './decide.ts';
@@ -80,6 +81,8 @@ export class Agent {
   /** The last full look found no reboot needed, no cycle, no lock entry and no mark of ours. */
   private quiet = false;
   private unwatch: (() => void)[] | undefined;
+  /** When a quiet agent next reads its Node for a reboot request (see requestLook). */
+  private nextRequestLook = 0;
 
   constructor(deps: AgentDeps, settings: AgentSettings) {
     this.d = deps;
@@ -93,7 +96,8 @@ export class Agent {
       lockReleaseDelayMs: settings.lockReleaseDelayMs,
       postRebootTimeoutMs: settings.postRebootTimeoutMs,
       haltOnFailure: settings.haltOnFailure,
-      namedGraceMs: NAMED_GRACE_MS,
+      // Without a line (no `list` on nodes) a claim is a poll of the lock: as often as the gates'.
+      namedGraceMs: deps.fleet.hasLine === false ? settings.gateRecheckMs : NAMED_GRACE_MS,
       forceReboot: settings.forceReboot,
       preflight: this.asks.hasPreflight,
       preflightFreshMs: PREFLIGHT_FRESH_MS,
@@ -130,7 +134,8 @@ export class Agent {
         const { wake, changed } = await this.turn(signal);
         failures = 0;
         this.ready = true;
-        if (wake !== 'now' && !changed) sleepUntil = Math.min(resyncAt, wake?.getTime() ?? Infinity);
+        if (wake !== 'now' && !changed)
+          sleepUntil = Math.min(resyncAt, wake?.getTime() ?? Infinity, this.quietLookAt());
       } catch (err) {
         failures++;
         sleepUntil = this.now() + this.retryAfterFailure(err, failures);
@@ -177,7 +182,7 @@ export class Agent {
     // Quiet: nothing of ours is in the cluster and only we could put it there, so while the
     // sentinel says no reboot there is nothing to read (kured's 0 requests per idle hour).
     if (this.quiet) {
-      if (!(await this.d.sentinel.rebootRequired())) {
+      if (!(await this.d.sentinel.rebootRequired()) && !(await this.requestLook())) {
         this.report.quiet();
         return { step: { action: 'idle' }, wake: undefined, snap: undefined, changed: false };
       }
@@ -190,6 +195,9 @@ export class Agent {
         return { step: { action: 'idle' }, wake: undefined, snap: undefined, changed: false };
     }
     let snap = await this.observer.look(this.asks.remembered());
+    // A reboot request that waives gates: a verdict remembered with other gates does not stand.
+    const waived = waivedGates(snap.request);
+    if (!this.asks.askedWith(waived)) snap = answered(snap, { gate: undefined, gateAskedAt: undefined });
     let decision = decide(snap.observation, this.policy);
     // An answer decide() asked for joins a new observation, decided again (reads only, no write).
     for (let asked = 0; asked < 3 && isQuestion(decision.step); asked++) {
@@ -204,7 +212,27 @@ export class Agent {
     if (step.action === 'wait' && step.askPreflight) await this.asks.preflight(snap.observation.now);
     const changed = await this.actions.perform(step, snap, signal);
     this.quiet = step.action === 'idle' && !marked;
+    // This look read the Node: the next look for a reboot request is a period away.
+    if (this.quiet) this.nextRequestLook = this.now() + this.s.rebootRequestPeriodMs;
     return { ...decision, snap, changed };
+  }
+
+  /**
+   * A quiet agent reads nothing, so it looks for an operator's reboot request on its Node (one GET)
+   * every --reboot-request-period at most; an agent with a cycle or a reboot to do sees it at once.
+   */
+  private async requestLook(): Promise<boolean> {
+    const every = this.s.rebootRequestPeriodMs;
+    if (every <= 0 || this.now() < this.nextRequestLook) return false;
+    this.nextRequestLook = this.now() + every;
+    const { annotations } = await this.d.node.read();
+    return annotations[REQUEST_ANNOTATION] !== undefined;
+  }
+
+  /** When a quiet agent looks again of its own accord: its next look for a reboot request. */
+  private quietLookAt(): number {
+    if (!this.quiet || this.s.rebootRequestPeriodMs <= 0) return Infinity;
+    return Math.max(this.nextRequestLook, this.now() + 1000);
   }
 
   private ask(step: Step, snap: Snapshot) {
@@ -214,7 +242,9 @@ export class Agent {
       this.followPods(true);
       return this.asks.health(snap);
     }
-    return step.action === 'checkGates' && step.preflight ? this.asks.preflight(now) : this.asks.gates(now);
+    return step.action === 'checkGates' && step.preflight
+      ? this.asks.preflight(now)
+      : this.asks.gates(now, waivedGates(snap.request));
   }
 
   /** Starts or stops the watches (lock, own Node): held only while this node has something going on. */

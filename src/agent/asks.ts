@@ -15,6 +15,8 @@ export type Remembered = Partial<Pick<Observation, 'gate' | 'gateAskedAt' | 'pre
 export class Asks {
   private gate: { verdict: Verdict; askedAt: Date } | undefined;
   private preflightAsked: { verdict: Verdict; askedAt: Date } | undefined;
+  /** The gates an operator's reboot request waived when the ordinary gates were last asked. */
+  private waived = '';
 
   private readonly d: { gates: Gate[]; podHealth: PodHealth };
   private readonly s: AgentSettings;
@@ -38,10 +40,17 @@ export class Asks {
     };
   }
 
-  /** The ordinary gates (not the pre-flight), as they are now. */
-  async gates(now: Date): Promise<Remembered> {
-    const verdict = asVerdict(await evaluateGates(this.d.gates, now, { beforeLock: false }));
+  /** Was the remembered verdict asked with these gates waived (a `kured-ts reboot` request's)? */
+  askedWith(waived: readonly string[]): boolean {
+    return this.waived === waived.join(',');
+  }
+
+  /** The ordinary gates (not the pre-flight), as they are now, but those a reboot request waives. */
+  async gates(now: Date, waived: readonly string[] = []): Promise<Remembered> {
+    const gates = this.d.gates.filter((g) => !waived.includes(g.name));
+    const verdict = asVerdict(await evaluateGates(gates, now, { beforeLock: false }));
     this.gate = { verdict, askedAt: now };
+    this.waived = waived.join(',');
     return { gate: verdict, gateAskedAt: undefined };
   }
 

@@ -65,6 +65,10 @@ export class Handover {
    */
   async claim(passOver: string[], snap: Snapshot): Promise<LockEntry | undefined> {
     const { fleet, lock } = this.d;
+    // No line to read (no `list` on nodes): kured's race for a free slot, the lock's conditional write
+    // keeping it to one; nobody is named.
+    if (fleet.hasLine === false)
+      return snap.observation.lock.acquirable ? this.acquire(snap, undefined) : undefined;
     for (const n of passOver) {
       this.report.passedOver(n);
       await fleet.dropWaiting(n);

@@ -8,6 +8,7 @@ import { acquire, describeHolders, type LockValue, liveEntries } from '../core/l
 import { describePause, isPaused } from '../core/lock/pause.ts';
 import { type Queue, WAITING_LABEL } from '../core/lock/queue.ts';
 import { type LockPort, NodeGone, type NodePort, type NodeView, type Sentinel } from '../core/ports.ts';
+import { parseRequest, REQUEST_ANNOTATION, type RebootRequest } from '../reboot/request.ts';
 import type { Observation } from './decide.ts';
 import type { AgentSettings } from './settings.ts';
 
@@ -22,6 +23,8 @@ export interface Snapshot {
   readonly zone: string;
   /** Why our Node could not be read, when it does not exist (observation.node.gone). */
   readonly gone?: NodeGone;
+  /** An operator's `kured-ts reboot` request on our Node: a sentinel saying yes. */
+  readonly request?: RebootRequest;
 }
 
 export interface ObserveDeps {
@@ -64,6 +67,7 @@ export class Observer {
     const gone = read instanceof NodeGone ? read : undefined;
     const node = read instanceof NodeGone ? nothingLeft(s.nodeId) : read;
     const now = d.now();
+    const request = parseRequest(node.annotations[REQUEST_ANNOTATION]);
     const live = liveEntries(lock, now);
     const mine = live.find((e) => e.nodeID === s.nodeId);
     const paused = isPaused(pause);
@@ -91,9 +95,10 @@ export class Observer {
       lockVersion: resourceVersion,
       zone,
       ...(gone ? { gone } : {}),
+      ...(request ? { request } : {}),
       observation: {
         now,
-        rebootRequired,
+        rebootRequired: rebootRequired || request !== undefined,
         node: {
           name: s.nodeId,
           ...(gone ? { gone: true } : {}),

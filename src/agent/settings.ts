@@ -23,6 +23,7 @@ export type AgentSettings = Pick<
   | 'haltOnFailure'
   | 'zoneLabel'
   | 'maxZones'
+  | 'rebootRequestPeriodMs'
 > & {
   /** How often closed gates are checked again (they cannot all be watched). */
   gateRecheckMs: number;

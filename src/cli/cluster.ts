@@ -12,6 +12,7 @@ import { PAUSE_ANNOTATION, type ParsedPause, parsePause } from '../core/lock/pau
 import type { NodeView } from '../core/ports.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { viewNode } from '../kube/node.ts';
+import { parseRequest, REQUEST_ANNOTATION } from '../reboot/request.ts';
 import { agentsConfig, type KubeOptions, type OperatorClients, readAgentsDaemonSet } from './connect.ts';
 
 export interface NodeFacts {
@@ -65,10 +66,16 @@ export async function readCluster(c: OperatorClients, o: KubeOptions): Promise<C
       .map((view) => ({
         view,
         cycle: parseCycle(view.annotations[CYCLE_ANNOTATION], now),
-        neededSince: view.annotations[NEEDED_ANNOTATION],
+        // A `kured-ts reboot` request its agent has not seen yet needs a reboot all the same.
+        neededSince: view.annotations[NEEDED_ANNOTATION] ?? requestedAt(view.annotations[REQUEST_ANNOTATION]),
         history: parseHistory(view.annotations[HISTORY_ANNOTATION]),
       })),
   };
+}
+
+function requestedAt(raw: string | undefined): string | undefined {
+  const r = parseRequest(raw);
+  return r ? r.at || new Date().toISOString() : undefined;
 }
 
 /** The named node, or one line saying it does not exist. */

@@ -1,6 +1,6 @@
 /**
  * Shell completion for the operator commands: commands, their flags, -o values, and node names
- * (from kubectl) for `history`. zsh loads the bash script through bashcompinit.
+ * (from kubectl) for `history` and `reboot`. zsh loads the bash script through bashcompinit.
  */
 const FLAGS = '--kubeconfig --context -n --namespace --ds-name -o --output --help';
 const TAKES_VALUE = new Set([
@@ -17,6 +17,7 @@ const TAKES_VALUE = new Set([
 const PER_COMMAND: Record<string, string> = {
   status: '',
   plan: '--prometheus-url',
+  reboot: '--reason --ignore-window --ignore-alerts --dry-run',
   pause: '--reason',
   resume: '',
   history: '',
@@ -66,7 +67,7 @@ ${fn}() {
   case "$cmd" in
 ${cases}
   esac
-  if [ "$cmd" = history ] && [[ "$cur" != -* ]]; then
+  if { [ "$cmd" = history ] || [ "$cmd" = reboot ]; } && [[ "$cur" != -* ]]; then
     COMPREPLY=( $(compgen -W "$(kubectl get nodes -o name 2>/dev/null | sed 's|.*/||')" -- "$cur") ); return
   fi
   COMPREPLY=( $(compgen -W "$flags" -- "$cur") )

@@ -71,6 +71,8 @@ export async function makePlan(
   c: OperatorClients,
   facts: ClusterFacts,
   prometheusUrl?: string,
+  /** Gates a `kured-ts reboot --dry-run` request waives (window, prometheus): shown, not blocking. */
+  waived: string[] = [],
 ): Promise<Plan> {
   const { agents, now } = facts;
   const config: Config = { ...agents, ...(prometheusUrl ? { prometheusUrl } : {}) };
@@ -85,7 +87,11 @@ export async function makePlan(
     blockers.push(`the lock annotation is malformed (${facts.lock.error})`);
   const clusterGates = createGates({ ...config, blockingPodSelector: [], budgetPreflight: false }, {});
   const gates = await Promise.all(clusterGates.map((g) => stateOf(g, now, config)));
-  for (const g of gates) if (!g.open) blockers.push(`${g.gate}: ${g.detail}`);
+  for (const g of gates) {
+    if (g.open) continue;
+    if (waived.includes(g.gate)) g.detail += ' (waived by the reboot request)';
+    else blockers.push(`${g.gate}: ${g.detail}`);
+  }
 
   // Per node: blocking pods and the budget pre-flight.
   const holders = new Set(liveEntries(facts.lock, now).map((e) => e.nodeID));

@@ -1,5 +1,5 @@
 /**
- * The operator commands (status, plan, pause, resume, history, completion), as `kured-ts <command>`
+ * The operator commands (status, plan, reboot, pause, resume, history, completion), as `kured-ts <command>`
  * and as the kubectl plugin `kubectl kured-ts <command>` (the executable kubectl-kured_ts), with
  * kubectl's habits. Exit codes: 0 done (plan: the rollout can proceed), 1 an error (one line on
  * stderr), 2 plan: something blocks the rollout.
@@ -8,13 +8,15 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../core/errors.ts';
 import { statusMessage } from '../kube/errors.ts';
 import { BUILD } from '../observe/version.ts';
-import { type ClusterFacts, readCluster } from './cluster.ts';
+import { waivedGates } from '../reboot/request.ts';
+import { type ClusterFacts, findNode, readCluster } from './cluster.ts';
 import { completionScript } from './completion.ts';
 import { connectOperator, type KubeOptions, type OperatorClients } from './connect.ts';
 import { history } from './history.ts';
 import { parseFormat } from './output.ts';
 import { pause, resume } from './pause.ts';
 import { makePlan, printPlan } from './plan.ts';
+import { rebootRequest, requestReboot } from './reboot.ts';
 import { status } from './status.ts';
 
 export interface Io {
@@ -110,6 +112,36 @@ export async function runOperator(argv: string[], io: Io, name = 'kured-ts'): Pr
       const plan = await makePlan(c, await facts(c, o), opts.prometheusUrl);
       code = printPlan(plan, format, line);
     });
+
+  command(
+    'reboot',
+    "ask a node's agent for a reboot now, through the lock, the drain and the budgets as always (needs only get and patch on nodes)",
+    `${name} reboot node-3 --reason "kernel fix" --ignore-window`,
+  )
+    .argument('<node>', 'the node to reboot')
+    .option('--reason <text>', 'why, shown by status and in the reboot history', '')
+    .option('--ignore-window', 'reboot even outside the reboot window', false)
+    .option('--ignore-alerts', 'reboot even while Prometheus alerts would block', false)
+    .option('--dry-run', 'write nothing: show what plan would say with this request made', false)
+    .option('-o, --output <format>', 'with --dry-run: wide, json or yaml')
+    .action(
+      async (
+        node: string,
+        opts: Common & { reason: string; ignoreWindow: boolean; ignoreAlerts: boolean; dryRun: boolean },
+      ) => {
+        const { c, o } = kube(opts);
+        if (!opts.dryRun) {
+          line(await requestReboot(c, node, opts));
+          return;
+        }
+        const format = parseFormat(opts.output);
+        const f = await facts(c, o);
+        const target = findNode(f, node);
+        target.neededSince ??= rebootRequest(opts, f.now).at;
+        const waived = waivedGates(rebootRequest(opts, f.now));
+        code = printPlan(await makePlan(c, f, undefined, waived), format, line);
+      },
+    );
 
   command(
     'pause',

@@ -8,6 +8,7 @@ import { describeHolders, liveEntries } from '../core/lock/codec.ts';
 import { describePause } from '../core/lock/pause.ts';
 import { activeZones, parseQueue, QUEUE_ANNOTATION, WAITING_LABEL, zoneName } from '../core/lock/queue.ts';
 import { windowFromConfig } from '../gates/index.ts';
+import { REQUEST_ANNOTATION } from '../reboot/request.ts';
 import type { ClusterFacts } from './cluster.ts';
 import type { OperatorClients } from './connect.ts';
 import { data, type Format, table } from './output.ts';
@@ -32,7 +33,12 @@ export async function status(
     cycle:
       n.cycle?.phase === 'settling' && n.cycle.halted
         ? 'halted'
-        : (n.cycle?.phase ?? (n.view.labels[WAITING_LABEL] ? 'waiting' : undefined)),
+        : (n.cycle?.phase ??
+          (n.view.labels[WAITING_LABEL]
+            ? 'waiting'
+            : n.view.annotations[REQUEST_ANNOTATION]
+              ? 'requested'
+              : undefined)),
     since:
       n.cycle?.since ??
       (n.view.labels[WAITING_LABEL]

@@ -474,6 +474,14 @@ export const FLAGS: FlagSpec[] = [
     field: 'hookTimeoutMs',
     extra: true,
   },
+  {
+    flag: 'reboot-request-period',
+    kind: 'duration',
+    default: '5m',
+    help: 'how often an idle agent reads its Node (one GET) for a `kured-ts reboot` request; a node already waiting or rebooting sees one at once (0: only those)',
+    field: 'rebootRequestPeriodMs',
+    extra: true,
+  },
 ];
 
 export function envName(flag: string): string {

@@ -127,4 +127,6 @@ export interface Config {
   hookBasicAuthFile: string;
   hookCaFile: string;
   hookTimeoutMs: number;
+  /** How often an idle agent looks for a `kured-ts reboot` request on its Node (0: never while idle). */
+  rebootRequestPeriodMs: number;
 }

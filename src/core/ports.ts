@@ -142,6 +142,8 @@ export interface LockPort {
 
 /** The other nodes, as far as the hand-over needs them. */
 export interface FleetPort {
+  /** false: the waiting line cannot be read (no `list` on nodes): nobody is named, free slots are raced for. */
+  readonly hasLine?: boolean;
   /** The nodes labelled as waiting for the lock (one metadata-only LIST). */
   waiting(): Promise<Waiter[]>;
   /** Does this Node exist? (false only on 404) */

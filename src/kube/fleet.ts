@@ -8,13 +8,17 @@ import { isNotFound } from './errors.ts';
 export class NodeFleet implements FleetPort {
   private readonly kube: Kube;
   private readonly zoneLabel: string;
+  /** false: no `list` on nodes, so no waiting line; the first to find a free slot takes it (kured's way). */
+  readonly hasLine: boolean;
 
-  constructor(kube: Kube, zoneLabel: string) {
+  constructor(kube: Kube, zoneLabel: string, opts: { canList?: boolean } = {}) {
     this.kube = kube;
     this.zoneLabel = zoneLabel;
+    this.hasLine = opts.canList !== false;
   }
 
   async waiting(): Promise<Waiter[]> {
+    if (!this.hasLine) return [];
     // Only the waiting nodes, by their label, and only their metadata: not the fleet.
     const list = await this.kube.listMetadata(paths.nodes, { labelSelector: WAITING_LABEL });
     return (list.items ?? []).map((n) => {

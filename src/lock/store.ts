@@ -22,7 +22,7 @@ import {
 import type { Logger } from '../core/log.ts';
 import type { AcquireOptions, Clock, LockRead } from '../core/ports.ts';
 import { type Kube, paths } from '../kube/client.ts';
-import { isConflict, isNotFound } from '../kube/errors.ts';
+import { ApiError, isConflict, isNotFound } from '../kube/errors.ts';
 import { CATCH_UP_MS, tracked, type WatchedObject } from '../kube/watch.ts';
 
 export interface LockSettings {
@@ -33,6 +33,11 @@ export interface LockSettings {
   ttlMs: number;
   /** --max-zones: 0 for no zone rule. */
   maxZones: number;
+  /**
+   * 'update': the RBAC grants `update` but not `patch` on the DaemonSet (kured's own Role): each
+   * write reads the object and PUTs it back, still conditional on the version the change came from.
+   */
+  writeBy?: 'patch' | 'update';
 }
 
 /** The lock's place and rules from the agents' flags (the operator commands read the same flags). */
@@ -196,11 +201,35 @@ export class DaemonSetLock {
   /** One merge patch of annotations, guarded by the resourceVersion it was computed from. */
   private async patch(resourceVersion: string, annotations: Record<string, string | null>): Promise<void> {
     const { namespace, name } = this.settings;
+    const path = paths.daemonSet(namespace, name);
+    if (this.settings.writeBy === 'update') {
+      await tracked(this.cache, () => this.put(path, resourceVersion, annotations));
+      return;
+    }
     await tracked(this.cache, () =>
-      this.kube.mergePatch<k8s.V1DaemonSet>(paths.daemonSet(namespace, name), {
-        metadata: { resourceVersion, annotations },
-      }),
+      this.kube.mergePatch<k8s.V1DaemonSet>(path, { metadata: { resourceVersion, annotations } }),
     );
+  }
+
+  /** The patch as kured writes its lock: the whole object back, guarded by the version read. */
+  private async put(
+    path: string,
+    resourceVersion: string,
+    annotations: Record<string, string | null>,
+  ): Promise<k8s.V1DaemonSet> {
+    const ds = await this.kube.get<k8s.V1DaemonSet>(path);
+    if (ds.metadata?.resourceVersion !== resourceVersion) {
+      throw new ApiError(409, { reason: 'Conflict', message: 'the lock changed' }, {}, `PUT ${path}`);
+    }
+    const merged: Record<string, string> = { ...ds.metadata?.annotations };
+    for (const [k, v] of Object.entries(annotations)) {
+      if (v === null) delete merged[k];
+      else merged[k] = v;
+    }
+    return this.kube.replace<k8s.V1DaemonSet>(path, {
+      ...ds,
+      metadata: { ...ds.metadata, annotations: merged },
+    });
   }
 
   private holders(value: LockValue): string[] {

@@ -24,7 +24,11 @@ export class NodeEvents {
   /** The last Event's time (epoch ms): each is dated after the one before, even within one ms. */
   private lastAt = 0;
 
-  constructor(kube: Kube, node: { name: string; uid: string }, logger: Logger) {
+  /** Off: the RBAC grants no `create` on events (said once at start-up); record() does nothing. */
+  private readonly off: boolean;
+
+  constructor(kube: Kube, node: { name: string; uid: string }, logger: Logger, opts: { off?: boolean } = {}) {
+    this.off = opts.off === true;
     this.kube = kube;
     this.node = node;
     this.instance = `kured-ts-${node.name}`.slice(0, 128);
@@ -33,6 +37,7 @@ export class NodeEvents {
 
   /** Sends an Event, dated now; the same reason and note twice in a row is recorded once. */
   record(type: EventType, reason: string, action: string, note: string): void {
+    if (this.off) return;
     const key = `${reason}|${note}`;
     if (key === this.lastKey) return;
     this.lastKey = key;

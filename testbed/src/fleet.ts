@@ -36,6 +36,8 @@ export interface FleetOptions {
   env?: Record<string, string>;
   /** Kubeconfig the agents use (default: the admin one). */
   kubeconfig?: string;
+  /** One node's own kubeconfig (e.g. another ServiceAccount's RBAC), else `kubeconfig`. */
+  nodeKubeconfig?: (node: string) => string | undefined;
   /** 'command' (default) or 'signal'. */
   method?: 'command' | 'signal';
 }
@@ -144,7 +146,7 @@ export class Fleet {
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         ...NODE_ENV_VARS,
-        KUBECONFIG: this.opts.kubeconfig ?? this.cluster.kubeconfigPath,
+        KUBECONFIG: this.opts.nodeKubeconfig?.(node) ?? this.opts.kubeconfig ?? this.cluster.kubeconfigPath,
         KURED_NODE_ID: node,
         ...this.opts.env,
       },

@@ -7,6 +7,7 @@ test('kubectl kured-ts <TAB>: commands, then their flags, -o values, shells; no 
   assert.deepEqual(kubectlCompletion(['']), [
     'status',
     'plan',
+    'reboot',
     'pause',
     'resume',
     'history',
@@ -18,6 +19,7 @@ test('kubectl kured-ts <TAB>: commands, then their flags, -o values, shells; no 
   assert.deepEqual(kubectlCompletion(['status', '-o', '']), ['wide', 'json', 'yaml', ':4']);
   assert.deepEqual(kubectlCompletion(['--context', 'x', 'pause', '--r']), ['--reason', ':4']);
   assert.deepEqual(kubectlCompletion(['completion', 'z']), ['zsh', ':4']);
+  assert.deepEqual(kubectlCompletion(['reboot', 'node-1', '--d']), ['--ds-name', '--dry-run', ':4']);
 });
 
 test('the bash script completes commands and -o values in a real bash', () => {
@@ -30,7 +32,8 @@ test('the bash script completes commands and -o values in a real bash', () => {
       ],
       { encoding: 'utf8' },
     ).trim();
-  assert.equal(complete("kured-ts 're'"), 'resume');
+  assert.equal(complete("kured-ts 're'"), 'reboot resume');
+  assert.equal(complete("kured-ts reboot '--ig'"), '--ignore-window --ignore-alerts');
   assert.equal(complete("kured-ts status -o 'j'"), 'json');
   assert.equal(complete("kured-ts plan '--pro'"), '--prometheus-url');
 });

@@ -272,6 +272,7 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
 export const plainSettings: AgentSettings = {
   nodeId: 'n1',
   periodMs: 3_600_000,
+  rebootRequestPeriodMs: 0,
   concurrency: 1,
   lockTtlMs: 0,
   lockReleaseDelayMs: 0,
