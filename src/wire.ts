@@ -133,7 +133,8 @@ export async function wireAgent(
       podHealth: polledWithout(
         grants.watchPods,
         nodePodHealth(kube, config.nodeId, config.postRebootReadySelector, logger),
-        pollMs,
+        // Only the one node settling after its reboot lists its own pods: as often as a rebooting node looks.
+        agentSettings(config).nodePollMs,
       ),
       watches: [
         (wake) =>

@@ -22,6 +22,7 @@ import type { Step } from './decide.ts';
 import type { Handover } from './handover.ts';
 import type { Snapshot } from './observe.ts';
 import type { Reporter } from './reporting.ts';
+import { afterRelease, protection, recordAtAcquire } from './scale-down.ts';
 import type { AgentSettings } from './settings.ts';
 
 export const KURED_IN_PROGRESS = 'weave.works/kured-reboot-in-progress';
@@ -41,6 +42,8 @@ export class Actions {
   private readonly s: AgentSettings;
   private readonly handover: Handover;
   private readonly report: Reporter;
+  /** When the autoscaler/Karpenter protection is due to be put back (see endProtection). */
+  restoreAt: number | undefined;
 
   constructor(d: ActionDeps, s: AgentSettings, handover: Handover, report: Reporter) {
     this.d = d;
@@ -131,11 +134,13 @@ export class Actions {
     const o = snap.observation;
     const { node } = this.d;
     if (o.node.gone) return false;
+    // Not a mark that keeps the agent watching: it remembers when to put them back (restoreAt).
+    await this.endProtection(snap);
+    let wrote = false;
     if (step.action === 'idle' && snap.node.annotations[NEEDED_ANNOTATION])
       await node.setAnnotations({ [NEEDED_ANNOTATION]: null });
     if (o.rebootRequired && !o.node.cycle && !o.lock.mine) await this.markNeeded(snap);
     const waiting = step.action === 'wait' && step.taint === true;
-    let wrote = false;
     // In line for the lock (src/core/lock/queue.ts): the label says since when; taking the lock removes it.
     const inLine = waiting || step.action === 'claim' || step.action === 'acquire';
     if (inLine !== WAITING_LABEL in snap.node.labels) {
@@ -147,6 +152,26 @@ export class Actions {
     const has = snap.node.taints.some((t) => t.key === key && t.effect === 'PreferNoSchedule');
     if (waiting === has) return wrote;
     await node.setPreferNoScheduleTaint(key, waiting);
+    return true;
+  }
+
+  /**
+   * Once the lock is released: the grace's end recorded, then at the first look after it the
+   * autoscaler's and Karpenter's annotations put back as they were (./scale-down.ts). True if it wrote.
+   */
+  private async endProtection(snap: Snapshot): Promise<boolean> {
+    const cycle = snap.observation.node.cycle;
+    const holding =
+      (cycle !== undefined && cycle.phase !== 'backoff') || snap.observation.lock.mine !== undefined;
+    const { patch, restoreAt } = afterRelease(
+      snap.node.annotations,
+      holding,
+      snap.observation.now,
+      this.s.scaleDownGraceMs,
+    );
+    this.restoreAt = restoreAt;
+    if (!patch) return false;
+    await this.d.node.setAnnotations(patch);
     return true;
   }
 
@@ -170,7 +195,11 @@ export class Actions {
     const since = this.iso();
     await this.writeCycle(
       { phase: 'draining', cordonedByUs: !entry.metadata.unschedulable, since, started: since },
-      { labels: { [WAITING_LABEL]: null } },
+      {
+        labels: { [WAITING_LABEL]: null },
+        // What the autoscaler's and Karpenter's annotations were, before the cordon touches them.
+        ...(this.s.scaleDownProtection ? { extra: recordAtAcquire(snap.node.annotations) } : {}),
+      },
     );
     this.report.lockTaken(entry.metadata.unschedulable, snap.zone);
   }
@@ -183,6 +212,9 @@ export class Actions {
       await this.writeCycle(cycle);
     }
     if (Object.keys(this.s.preRebootNodeLabels).length) await node.setLabels(this.s.preRebootNodeLabels);
+    // Kept from the autoscaler and Karpenter from the cordon on (written with it when we cordon).
+    const protect = protection(snap.node.annotations);
+    if (protect && !cordon) await node.setAnnotations(protect);
     if (cordon) {
       if (this.s.drainDelayMs > 0) {
         this.report.drainDelay(this.s.drainDelayMs);
@@ -190,7 +222,7 @@ export class Actions {
         if (signal.aborted) return;
       }
       this.report.cordoning();
-      await node.setUnschedulable(true);
+      await node.setAnnotations(protect ?? {}, { unschedulable: true });
       this.report.cordoned();
     }
     this.report.draining();

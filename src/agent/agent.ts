@@ -223,15 +223,22 @@ export class Agent {
    */
   private async requestLook(): Promise<boolean> {
     const every = this.s.rebootRequestPeriodMs;
-    if (every <= 0 || this.now() < this.nextRequestLook) return false;
+    // The protection's end is due: put back at this look (without looks, at its own instant).
+    const restoreAt = this.actions.restoreAt;
+    const restoreDue = restoreAt !== undefined && this.now() >= restoreAt;
+    if (every <= 0 || this.now() < this.nextRequestLook) return restoreDue && every <= 0;
     this.nextRequestLook = this.now() + every;
     const { annotations } = await this.d.node.read();
-    return annotations[REQUEST_ANNOTATION] !== undefined;
+    return annotations[REQUEST_ANNOTATION] !== undefined || restoreDue;
   }
 
-  /** When a quiet agent looks again of its own accord: its next look for a reboot request. */
+  /**
+   * When a quiet agent looks again of its own accord: its next look for a reboot request, which
+   * also puts the autoscaler/Karpenter annotations back once due (without looks: at that instant).
+   */
   private quietLookAt(): number {
-    if (!this.quiet || this.s.rebootRequestPeriodMs <= 0) return Infinity;
+    if (!this.quiet) return Infinity;
+    if (this.s.rebootRequestPeriodMs <= 0) return this.actions.restoreAt ?? Infinity;
     return Math.max(this.nextRequestLook, this.now() + 1000);
   }
 

@@ -24,6 +24,8 @@ export type AgentSettings = Pick<
   | 'zoneLabel'
   | 'maxZones'
   | 'rebootRequestPeriodMs'
+  | 'scaleDownProtection'
+  | 'scaleDownGraceMs'
 > & {
   /** How often closed gates are checked again (they cannot all be watched). */
   gateRecheckMs: number;

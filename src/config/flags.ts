@@ -482,6 +482,21 @@ export const FLAGS: FlagSpec[] = [
     field: 'rebootRequestPeriodMs',
     extra: true,
   },
+  {
+    flag: 'scale-down-protection',
+    kind: 'bool',
+    default: 'true',
+    help: 'from the cordon until --scale-down-grace after the lock is released, annotate the node so that the cluster autoscaler (scale-down-disabled) and Karpenter (do-not-disrupt) leave it; put back as they were after',
+    extra: true,
+  },
+  {
+    flag: 'scale-down-grace',
+    kind: 'duration',
+    default: '10m',
+    help: 'how long after the lock is released the node keeps the autoscaler and Karpenter annotations',
+    field: 'scaleDownGraceMs',
+    extra: true,
+  },
 ];
 
 export function envName(flag: string): string {

@@ -129,4 +129,7 @@ export interface Config {
   hookTimeoutMs: number;
   /** How often an idle agent looks for a `kured-ts reboot` request on its Node (0: never while idle). */
   rebootRequestPeriodMs: number;
+  /** From the cordon until --scale-down-grace after the release: the autoscaler's and Karpenter's "leave me". */
+  scaleDownProtection: boolean;
+  scaleDownGraceMs: number;
 }

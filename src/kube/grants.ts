@@ -94,7 +94,7 @@ function checks(lockNamespace: string, lockName: string, node: string): Check[] 
     {
       key: 'watchPods',
       attributes: { verb: 'watch', group: '', resource: 'pods' },
-      without: "a rebooted node's pods are polled while it waits to be healthy, not watched",
+      without: "a rebooted node's pods are listed every 5 s while it waits to be healthy, not watched",
     },
   ];
 }

@@ -23,7 +23,29 @@ const settings: AgentSettings = {
   postRebootNodeLabels: { reboot: 'done' },
   preferNoScheduleTaint: 'kured-ts/waiting',
   postRebootTimeoutMs: 600_000,
+  // Put back at the first look after the release: the crash loop sees it done before it stops.
+  scaleDownProtection: true,
+  scaleDownGraceMs: 0,
 };
+
+const AUTOSCALER = 'cluster-autoscaler.kubernetes.io/scale-down-disabled';
+const KARPENTER = 'karpenter.sh/do-not-disrupt';
+
+/** Kept from the autoscaler and Karpenter at the reboot, and put back exactly as before after it. */
+function assertProtection(world: World, before: Record<string, string>, k: number | string): void {
+  assert.equal(
+    world.annotationsAtReboot?.[AUTOSCALER],
+    'true',
+    `kill before write ${k}: autoscaler at the reboot`,
+  );
+  assert.equal(
+    world.annotationsAtReboot?.[KARPENTER],
+    'true',
+    `kill before write ${k}: Karpenter at the reboot`,
+  );
+  for (const key of [AUTOSCALER, KARPENTER, 'kured-ts.dev/scale-down-protection'])
+    assert.equal(world.node.annotations[key], before[key], `kill before write ${k}: ${key} not put back`);
+}
 
 function agent(world: World, clock: FakeClock, s: AgentSettings = settings): Agent {
   return new Agent({ ...ports(world, clock), gates: [], watches: [], logger: pino({ level: 'silent' }) }, s);
@@ -87,10 +109,13 @@ for (const preCordoned of [false, true]) {
       world.sentinel = true;
       world.node.unschedulable = preCordoned;
       world.budget = k;
+      // An operator's own value (kept as it is) beside an absent one (removed again after).
+      world.node.annotations[AUTOSCALER] = 'false';
       await converge(world, new FakeClock());
       assert.equal(world.reboots, 1, `kill before write ${k}: ${world.reboots} reboots`);
       assert.equal(world.node.unschedulable, preCordoned, `kill before write ${k}: cordon state`);
       assert.equal(world.lock, undefined, `kill before write ${k}: lock left`);
+      assertProtection(world, { [AUTOSCALER]: 'false' }, k);
     }
   });
 }
@@ -198,6 +223,7 @@ for (const preCordoned of [false, true]) {
       assert.equal(world.reboots, 1, `kill before write ${k}: ${world.reboots} reboots`);
       assert.equal(world.node.unschedulable, preCordoned, `kill before write ${k}: cordon state`);
       assert.equal(world.lock, undefined, `kill before write ${k}: lock left`);
+      assertProtection(world, {}, k);
       assert.ok(
         (world.lockReleasedAt ?? 0) >= world.podsReadyAt,
         `kill before write ${k}: released unhealthy`,

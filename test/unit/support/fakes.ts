@@ -82,6 +82,8 @@ export class World {
   /** The `kured-ts pause` record beside the lock. */
   pause: string | undefined;
   sentinel = false;
+  /** The node's annotations when the host was asked to reboot. */
+  annotationsAtReboot: Record<string, string> | undefined;
   reboots = 0;
   /** Writes left before the agent is "killed"; Infinity = never. */
   budget = Number.POSITIVE_INFINITY;
@@ -231,6 +233,7 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
     reboot: async () => {
       world.spend();
       if (world.rebootRefused !== undefined) throw new Error(world.rebootRefused);
+      world.annotationsAtReboot = { ...world.node.annotations };
       world.rebootNow();
       // The agent dies with the node: its next write fails as if the process were gone.
       world.budget = 0;
@@ -273,6 +276,8 @@ export const plainSettings: AgentSettings = {
   nodeId: 'n1',
   periodMs: 3_600_000,
   rebootRequestPeriodMs: 0,
+  scaleDownProtection: false,
+  scaleDownGraceMs: 0,
   concurrency: 1,
   lockTtlMs: 0,
   lockReleaseDelayMs: 0,

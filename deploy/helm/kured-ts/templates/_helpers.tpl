@@ -74,7 +74,7 @@ syntax in it (": ", "#", a leading "*") stays one string.
 - {{ printf "--reboot-sentinel-command=%s" $c.rebootSentinelCommand | quote }}
 {{- end }}
 {{- end }}
-{{- range $key := list "metricsHost" "metricsPort" "lockTtl" "lockReleaseDelay" "alertFilterRegexp" "endTime" "lockAnnotation" "period" "drainGracePeriod" "drainPodSelector" "drainDelay" "drainTimeout" "skipWaitForDeleteTimeout" "prometheusUrl" "rebootCommand" "rebootDelay" "rebootMethod" "rebootSignal" "slackChannel" "slackHookUrl" "slackUsername" "notifyUrl" "messageTemplateDrain" "messageTemplateReboot" "messageTemplateUncordon" "startTime" "timeZone" "preferNoScheduleTaint" "logFormat" "concurrency" "rebootTimeout" "drainParallelism" "messageTemplateDrainFailed" "messageTemplateBlocked" "prometheusBearerTokenFile" "prometheusBasicAuthFile" "prometheusCaFile" "postRebootTimeout" "messageTemplateHalted" "zoneLabel" "maxZones" "alertmanagerUrl" "alertmanagerBearerTokenFile" "alertmanagerBasicAuthFile" "alertmanagerCaFile" "silenceMaxDuration" "preRebootHookUrl" "postRebootHookUrl" "hookBearerTokenFile" "hookBasicAuthFile" "hookCaFile" "hookTimeout" "rebootRequestPeriod" }}
+{{- range $key := list "metricsHost" "metricsPort" "lockTtl" "lockReleaseDelay" "alertFilterRegexp" "endTime" "lockAnnotation" "period" "drainGracePeriod" "drainPodSelector" "drainDelay" "drainTimeout" "skipWaitForDeleteTimeout" "prometheusUrl" "rebootCommand" "rebootDelay" "rebootMethod" "rebootSignal" "slackChannel" "slackHookUrl" "slackUsername" "notifyUrl" "messageTemplateDrain" "messageTemplateReboot" "messageTemplateUncordon" "startTime" "timeZone" "preferNoScheduleTaint" "logFormat" "concurrency" "rebootTimeout" "drainParallelism" "messageTemplateDrainFailed" "messageTemplateBlocked" "prometheusBearerTokenFile" "prometheusBasicAuthFile" "prometheusCaFile" "postRebootTimeout" "messageTemplateHalted" "zoneLabel" "maxZones" "alertmanagerUrl" "alertmanagerBearerTokenFile" "alertmanagerBasicAuthFile" "alertmanagerCaFile" "silenceMaxDuration" "preRebootHookUrl" "postRebootHookUrl" "hookBearerTokenFile" "hookBasicAuthFile" "hookCaFile" "hookTimeout" "rebootRequestPeriod" "scaleDownGrace" }}
 {{- $value := index $c $key }}
 {{- if $value }}
 - {{ printf "--%s=%v" (kebabcase $key) $value | quote }}
@@ -82,6 +82,9 @@ syntax in it (": ", "#", a leading "*") stays one string.
 {{- end }}
 {{- if eq (toString $c.budgetPreflight) "false" }}
 - "--budget-preflight=false"
+{{- end }}
+{{- if eq (toString $c.scaleDownProtection) "false" }}
+- "--scale-down-protection=false"
 {{- end }}
 {{- range $key := list "alertFiringOnly" "alertFilterMatchOnly" "forceReboot" "annotateNodes" "postRebootCheckAlerts" }}
 {{- if index $c $key }}
