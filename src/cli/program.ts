@@ -121,7 +121,7 @@ export async function runOperator(argv: string[], io: Io, name = 'kured-ts'): Pr
     .argument('<node>', 'the node to reboot')
     .option('--reason <text>', 'why, shown by status and in the reboot history', '')
     .option('--ignore-window', 'reboot even outside the reboot window', false)
-    .option('--ignore-alerts', 'reboot even while Prometheus alerts would block', false)
+    .option('--ignore-alerts', 'reboot even while Prometheus or Alertmanager alerts would block', false)
     .option('--dry-run', 'write nothing: show what plan would say with this request made', false)
     .option('-o, --output <format>', 'with --dry-run: wide, json or yaml')
     .action(

@@ -14,14 +14,18 @@ export interface RebootRequest {
   reason?: string;
   /** Reboot even outside --reboot-days/--start-time/--end-time. */
   ignoreWindow?: boolean;
-  /** Reboot even while Prometheus alerts would block. */
+  /** Reboot even while Prometheus or Alertmanager alerts would block. */
   ignoreAlerts?: boolean;
 }
 
-/** The gates a request may waive, by their names in src/gates. */
+/**
+ * The gates a request may waive, by their names in src/gates: the reboot window and the maintenance
+ * windows ('window'), the firing alerts of Prometheus and Alertmanager. Never the lock, the pods,
+ * a PromQL query, the budgets or an approval hook.
+ */
 export function waivedGates(r: RebootRequest | undefined): string[] {
   if (!r) return [];
-  return [...(r.ignoreWindow ? ['window'] : []), ...(r.ignoreAlerts ? ['prometheus'] : [])];
+  return [...(r.ignoreWindow ? ['window'] : []), ...(r.ignoreAlerts ? ['prometheus', 'alertmanager'] : [])];
 }
 
 /**

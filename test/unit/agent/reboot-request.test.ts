@@ -99,7 +99,7 @@ test('killed before each write of a requested cycle, it converges with exactly o
 
 test('the request waives the window and the alerts only when it says so, never the other gates', async () => {
   const clock = new FakeClock();
-  const gates = [closed('window'), closed('prometheus'), closed('pods')];
+  const gates = [closed('window'), closed('prometheus'), closed('alertmanager'), closed('promql'), closed('pods')];
   const world = new World();
   request(world, { ignoreWindow: true });
   const a = agent(world, clock, gates);
@@ -110,9 +110,9 @@ test('the request waives the window and the alerts only when it says so, never t
 
   request(world, { ignoreWindow: true, ignoreAlerts: true });
   ({ step } = await agent(world, clock, gates).reconcileOnce());
-  assert.equal(step.action === 'wait' && step.gate, 'pods', 'blocking pods are never waived');
+  assert.equal(step.action === 'wait' && step.gate, 'promql', 'a PromQL query is never waived');
 
-  const open = [closed('window'), closed('prometheus')];
+  const open = [closed('window'), closed('prometheus'), closed('alertmanager')];
   await converge(world, clock, open);
   assert.equal(world.reboots, 1);
 });
