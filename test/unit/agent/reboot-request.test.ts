@@ -99,7 +99,13 @@ test('killed before each write of a requested cycle, it converges with exactly o
 
 test('the request waives the window and the alerts only when it says so, never the other gates', async () => {
   const clock = new FakeClock();
-  const gates = [closed('window'), closed('prometheus'), closed('alertmanager'), closed('promql'), closed('pods')];
+  const gates = [
+    closed('window'),
+    closed('prometheus'),
+    closed('alertmanager'),
+    closed('promql'),
+    closed('pods'),
+  ];
   const world = new World();
   request(world, { ignoreWindow: true });
   const a = agent(world, clock, gates);
