@@ -10,6 +10,7 @@ import { agentSettings } from './agent/settings.ts';
 import type { Config } from './core/config.ts';
 import { CYCLE_ANNOTATION } from './core/cycle.ts';
 import { NEEDED_ANNOTATION } from './core/history.ts';
+import { TURN_ANNOTATION } from './core/lock/queue.ts';
 import type { Logger } from './core/log.ts';
 import type { Clock, PodHealth, Rebooter, Sentinel } from './core/ports.ts';
 import { createDrainer } from './drain/drainer.ts';
@@ -138,22 +139,22 @@ export async function wireAgent(
       ),
       watches: [
         (wake) =>
-          grants.watchDaemonSets
-            ? follow(
-                openStream,
-                `/apis/apps/v1/namespaces/${config.dsNamespace}/daemonsets`,
-                config.dsName,
-                lockCache,
-                wake,
-                (ds) => JSON.stringify(ds?.metadata?.annotations ?? null),
-                logger,
-              )
-            : poll(wake, pollMs),
-        (wake) =>
           grants.watchNodes
             ? follow(openStream, '/api/v1/nodes', config.nodeId, nodeCache, wake, nodeKey, logger)
             : poll(wake, pollMs),
       ],
+      lockWatch: (wake) =>
+        grants.watchDaemonSets
+          ? follow(
+              openStream,
+              `/apis/apps/v1/namespaces/${config.dsNamespace}/daemonsets`,
+              config.dsName,
+              lockCache,
+              wake,
+              (ds) => JSON.stringify(ds?.metadata?.annotations ?? null),
+              logger,
+            )
+          : poll(wake, pollMs),
     },
     agentSettings(config),
   );
@@ -197,6 +198,8 @@ function nodeKey(n: V1Node | undefined): string {
     view.annotations[CYCLE_ANNOTATION],
     view.annotations[REQUEST_ANNOTATION],
     view.taints,
+    // Named by another node: our turn is near (a standing-by node holds no lock watch).
+    view.annotations[TURN_ANNOTATION],
   ]);
 }
 

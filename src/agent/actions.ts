@@ -15,7 +15,7 @@ import {
   seconds,
 } from '../core/history.ts';
 import { type LockEntry, liveEntries } from '../core/lock/codec.ts';
-import { WAITING_LABEL } from '../core/lock/queue.ts';
+import { TURN_ANNOTATION, WAITING_LABEL } from '../core/lock/queue.ts';
 import type { Clock, CycleCompanion, Drainer, NodeChange, NodePort, Rebooter } from '../core/ports.ts';
 import { fulfilledBy, REQUEST_ANNOTATION } from '../reboot/request.ts';
 import type { Step } from './decide.ts';
@@ -144,7 +144,11 @@ export class Actions {
     // In line for the lock (src/core/lock/queue.ts): the label says since when; taking the lock removes it.
     const inLine = waiting || step.action === 'claim' || step.action === 'acquire';
     if (inLine !== WAITING_LABEL in snap.node.labels) {
-      await node.setLabels({ [WAITING_LABEL]: inLine ? String(o.now.getTime()) : null });
+      const label = { [WAITING_LABEL]: inLine ? String(o.now.getTime()) : null };
+      // Out of line, our turn's mark goes in the same write (see TURN_ANNOTATION).
+      if (!inLine && snap.node.annotations[TURN_ANNOTATION] !== undefined)
+        await node.setAnnotations({ [TURN_ANNOTATION]: null }, { labels: label });
+      else await node.setLabels(label);
       wrote = true;
     }
     const key = this.s.preferNoScheduleTaint;
@@ -197,8 +201,11 @@ export class Actions {
       { phase: 'draining', cordonedByUs: !entry.metadata.unschedulable, since, started: since },
       {
         labels: { [WAITING_LABEL]: null },
-        // What the autoscaler's and Karpenter's annotations were, before the cordon touches them.
-        ...(this.s.scaleDownProtection ? { extra: recordAtAcquire(snap.node.annotations) } : {}),
+        extra: {
+          [TURN_ANNOTATION]: null,
+          // What the autoscaler's and Karpenter's annotations were, before the cordon touches them.
+          ...(this.s.scaleDownProtection ? recordAtAcquire(snap.node.annotations) : {}),
+        },
       },
     );
     this.report.lockTaken(entry.metadata.unschedulable, snap.zone);

@@ -5,7 +5,7 @@
  * reporting.ts.
  */
 
-import { NAMED_GRACE_MS } from '../core/lock/queue.ts';
+import { NAMED_GRACE_MS, TURN_ANNOTATION } from '../core/lock/queue.ts';
 import type { Logger } from '../core/log.ts';
 import type {
   Clock,
@@ -50,6 +50,11 @@ export interface AgentDeps {
    * Started only while this node has a reboot to do or a cycle / lock entry in the cluster.
    */
   watches: ((wake: () => void) => () => void)[];
+  /**
+   * The lock's watch, held with the others except while this node stands by in line, unnamed
+   * while others are named: then its own Node (TURN_ANNOTATION) wakes it when its turn is near.
+   */
+  lockWatch?: (wake: () => void) => () => void;
   /** The node's pods after a reboot (watched only while the node settles). */
   podHealth: PodHealth;
   /** Alertmanager silences and the post-reboot hook along the cycle (absent: none configured). */
@@ -83,6 +88,9 @@ export class Agent {
   private unwatch: (() => void)[] | undefined;
   /** When a quiet agent next reads its Node for a reboot request (see requestLook). */
   private nextRequestLook = 0;
+  private unwatchLock: (() => void) | undefined;
+  /** The last turn found this node standing by in line: no lock watch (see lockWatch). */
+  private standingBy = false;
 
   constructor(deps: AgentDeps, settings: AgentSettings) {
     this.d = deps;
@@ -214,6 +222,7 @@ export class Agent {
     this.quiet = step.action === 'idle' && !marked;
     // This look read the Node: the next look for a reboot request is a period away.
     if (this.quiet) this.nextRequestLook = this.now() + this.s.rebootRequestPeriodMs;
+    this.standingBy = !changed && standsBy(step, snap);
     return { ...decision, snap, changed };
   }
 
@@ -261,6 +270,12 @@ export class Agent {
       for (const stop of this.unwatch) stop();
       this.unwatch = undefined;
     }
+    const lock = on && !this.standingBy;
+    if (lock && !this.unwatchLock) this.unwatchLock = this.d.lockWatch?.(this.wake);
+    if (!lock && this.unwatchLock) {
+      this.unwatchLock();
+      this.unwatchLock = undefined;
+    }
   }
 
   /** The pod watch exists only on a node settling after its reboot: an idle fleet watches no pods. */
@@ -287,6 +302,24 @@ export class Agent {
   private now(): number {
     return this.d.clock.now().getTime();
   }
+}
+
+/**
+ * Waiting in line for the lock, not named while others are, and not woken for a turn: nothing the
+ * lock does concerns this node until whoever names it marks its Node. (A closed gate, too: the lock
+ * is read afresh when the gate opens.) Holders, the named, the marked, and everyone while nobody is
+ * named (the first rush, a kured holder) watch the lock.
+ */
+function standsBy(step: Step, snap: Snapshot): boolean {
+  const o = snap.observation;
+  if (o.node.cycle || o.lock.mine || step.action !== 'wait' || step.phase !== 'waiting') return false;
+  if (step.gate !== undefined) return true;
+  return (
+    step.taint === true &&
+    !o.lock.namedMe &&
+    o.lock.named.length > 0 &&
+    snap.node.annotations[TURN_ANNOTATION] === undefined
+  );
 }
 
 function isQuestion(step: Step): boolean {

@@ -4,7 +4,7 @@
  * goes through here, each conditional on what was read (src/core/lock/ has the formats).
  */
 import { type LockEntry, liveEntries } from '../core/lock/codec.ts';
-import { NAMED_GRACE_MS, pickNext, type Waiter } from '../core/lock/queue.ts';
+import { NAMED_GRACE_MS, nameNext, pickNext, type Waiter } from '../core/lock/queue.ts';
 import type { Clock, FleetPort, LockPort } from '../core/ports.ts';
 import type { Snapshot } from './observe.ts';
 import type { Reporter } from './reporting.ts';
@@ -42,8 +42,10 @@ export class Handover {
   private async waitersToName(snap: Snapshot, taking: boolean): Promise<Waiter[] | undefined> {
     const named = snap.queue.next.filter((n) => n !== this.s.nodeId).length;
     const holders = liveEntries(snap.lock, snap.observation.now).length;
+    // Taking, the names must keep a spare (nameNext) behind the next taker: the last but one of a
+    // wave lists nothing, the last lists the line. Freeing, the named must fill the freed slots.
     const namedSuffice = taking
-      ? named > 0
+      ? named >= 2
       : this.s.maxZones === 0 && named >= this.s.concurrency - holders + 1;
     return namedSuffice ? undefined : this.d.fleet.waiting();
   }
@@ -53,6 +55,7 @@ export class Handover {
     const outcome = await this.d.lock.acquire(this.s.nodeId, snap.node.unschedulable, {
       zone: snap.zone,
       waiters: waiters ?? (await this.waitersToName(snap, true)),
+      wake: this.wake,
     });
     if (outcome.ok) return outcome.entry;
     this.report.lostRace(outcome.reason);
@@ -85,7 +88,10 @@ export class Handover {
     // acted for a while, whoever it is, so that a dead head in line is passed over in its turn.
     const stalled = passOver.length > 0 || snap.observation.lock.unchangedMs >= NAMED_GRACE_MS;
     if (first || stalled) {
-      if (!(await lock.name(heads, snap.lockVersion))) this.report.lineMoved();
+      const names = nameNext(waiters, holders, snap.queue.zones, this.s);
+      const newlyNamed = names.filter((n) => !snap.queue.next.includes(n));
+      if (newlyNamed.length > 0) await this.wake(newlyNamed);
+      if (!(await lock.name(names, snap.lockVersion))) this.report.lineMoved();
     } else this.report.notFirst(heads);
     return undefined;
   }
@@ -117,8 +123,14 @@ export class Handover {
   /** Hands our slot back; the same write names who goes next (`listAll`: from a fresh LIST of the waiting). */
   async release(snap: Snapshot, listAll = false): Promise<void> {
     const waiters = listAll ? await this.d.fleet.waiting() : await this.waitersToName(snap, false);
-    await this.d.lock.release(this.s.nodeId, waiters);
+    await this.d.lock.release(this.s.nodeId, waiters, this.wake);
   }
+
+  /** Marks the turn of nodes about to be named, except ours (we watch the lock already). */
+  private wake = async (nodes: string[]): Promise<void> => {
+    const others = nodes.filter((n) => n !== this.s.nodeId);
+    if (others.length > 0) await this.d.fleet.markTurn(others);
+  };
 
   /** Our Node is gone: lets our slot go without naming anyone (nobody else would free it). */
   async releaseGone(why: string): Promise<void> {

@@ -39,7 +39,7 @@ export async function pause(c: OperatorClients, o: KubeOptions, reason: string):
   const agents = agentsConfig(await readAgentsDaemonSet(c, o), o);
   const by = await whoAmI(c);
   const store = await lockStore(c, agents);
-  return store.update(({ annotation, value, pause: existing }) => {
+  return store.update(undefined, ({ annotation, value, pause: existing }) => {
     const now = new Date();
     if (existing && 'malformed' in existing)
       throw new ConfigError(
@@ -84,7 +84,7 @@ export async function resume(c: OperatorClients, o: KubeOptions): Promise<Resume
   const agents = agentsConfig(await readAgentsDaemonSet(c, o), o);
   const store = await lockStore(c, agents);
   const halted = await haltedNodes(c);
-  const record = await store.update(({ value, pause: record }) => {
+  const record = await store.update(undefined, ({ value, pause: record }) => {
     if (!record) return { write: false, result: record };
     const next = 'malformed' in record ? false : resumedLock(value, record, new Date());
     return {

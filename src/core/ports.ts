@@ -123,6 +123,8 @@ export interface AcquireOptions {
   zone: string;
   /** The nodes waiting for the lock: given, the write names the next ones. */
   waiters?: Waiter[];
+  /** Wakes the nodes about to be named (not named before), before the write that names them. */
+  wake?: (nodes: string[]) => Promise<void>;
 }
 
 /** The cluster-wide lock (kured's DaemonSet annotation) and its hand-over (src/core/lock/queue.ts). */
@@ -130,7 +132,7 @@ export interface LockPort {
   read(): Promise<LockRead>;
   acquire(nodeID: string, unschedulable: boolean, opts: AcquireOptions): Promise<AcquireOutcome>;
   /** Lets go; given the waiting nodes, names the next ones in the same write. */
-  release(nodeID: string, waiters?: Waiter[]): Promise<void>;
+  release(nodeID: string, waiters?: Waiter[], wake?: (nodes: string[]) => Promise<void>): Promise<void>;
   /**
    * Names the next node(s) without touching the lock, only if the lock object is still at
    * `basis` (the resourceVersion the names were chosen from): false if it changed meanwhile.
@@ -150,6 +152,8 @@ export interface FleetPort {
   exists(node: string): Promise<boolean>;
   /** Takes a node that let its turn pass out of line (it labels itself again if still waiting). */
   dropWaiting(node: string): Promise<void>;
+  /** Marks these nodes' turn on their own Node (TURN_ANNOTATION): their Node watch wakes them. */
+  markTurn(nodes: string[]): Promise<void>;
 }
 
 /**

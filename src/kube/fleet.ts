@@ -1,5 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
-import { WAITING_LABEL, type Waiter } from '../core/lock/queue.ts';
+import { TURN_ANNOTATION, WAITING_LABEL, type Waiter } from '../core/lock/queue.ts';
 import type { FleetPort } from '../core/ports.ts';
 import { type Kube, paths } from './client.ts';
 import { isNotFound } from './errors.ts';
@@ -43,8 +43,23 @@ export class NodeFleet implements FleetPort {
   }
 
   async dropWaiting(node: string): Promise<void> {
+    await this.patchOther(node, {
+      metadata: { labels: { [WAITING_LABEL]: null }, annotations: { [TURN_ANNOTATION]: null } },
+    });
+  }
+
+  /** In parallel: the nodes of a wave are woken together. */
+  async markTurn(nodes: string[]): Promise<void> {
+    const at = String(Date.now());
+    await Promise.all(
+      nodes.map((n) => this.patchOther(n, { metadata: { annotations: { [TURN_ANNOTATION]: at } } })),
+    );
+  }
+
+  /** A merge patch of another node; one that is gone needs nothing. */
+  private async patchOther(node: string, body: object): Promise<void> {
     try {
-      await this.kube.mergePatch(paths.node(node), { metadata: { labels: { [WAITING_LABEL]: null } } });
+      await this.kube.mergePatch(paths.node(node), body);
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }

@@ -12,8 +12,8 @@ import {
 import { PAUSE_ANNOTATION, parsePause, pendingManualLock } from '../core/lock/pause.ts';
 import {
   holderZones,
+  nameNext,
   parseQueue,
-  pickNext,
   QUEUE_ANNOTATION,
   type Queue,
   serializeQueue,
@@ -111,7 +111,7 @@ export class DaemonSetLock {
    * same write; without, just drops us from the names.
    */
   async acquire(nodeID: string, unschedulable: boolean, opts: AcquireOptions): Promise<AcquireOutcome> {
-    return this.update<AcquireOutcome>(({ value, queue }) => {
+    return this.update<AcquireOutcome>(opts.wake, ({ value, queue }) => {
       const { maxZones } = this.settings;
       const outcome = acquire(value, {
         nodeID,
@@ -123,18 +123,22 @@ export class DaemonSetLock {
       const holders = [...new Set([...this.holders(value), nodeID])];
       const zones = holderZones(queue.zones, holders, { name: nodeID, zone: opts.zone });
       const next = opts.waiters
-        ? pickNext(opts.waiters, holders, zones, this.settings)
+        ? nameNext(opts.waiters, holders, zones, this.settings)
         : queue.next.filter((n) => n !== nodeID);
       return { write: { lock: outcome.annotation, queue: { next, zones } }, result: outcome };
     });
   }
 
   /** Lets go; with the waiting nodes at hand, names who goes next in the same write. */
-  async release(nodeID: string, waiters?: Waiter[]): Promise<void> {
-    await this.update(({ value, queue, pause }) => {
+  async release(
+    nodeID: string,
+    waiters?: Waiter[],
+    wake?: (nodes: string[]) => Promise<void>,
+  ): Promise<void> {
+    await this.update(wake, ({ value, queue, pause }) => {
       const holders = this.holders(value).filter((h) => h !== nodeID);
       const zones = holderZones(queue.zones, holders);
-      const next = waiters ? pickNext(waiters, holders, zones, this.settings) : queue.next;
+      const next = waiters ? nameNext(waiters, holders, zones, this.settings) : queue.next;
       const lock = release(value, nodeID, this.settings.concurrency, this.clock.now());
       // A pause waiting for this holder: hand the lock to kured's manual stop instead of freeing it.
       if (lock === undefined && pause && !('malformed' in pause) && pause.lock === 'pending') {
@@ -176,7 +180,7 @@ export class DaemonSetLock {
    * the manual entry is never one of them. Returns who was removed.
    */
   async remove(entries: LockEntry[]): Promise<string[]> {
-    return this.update<string[]>(({ value, queue }) => {
+    return this.update<string[]>(undefined, ({ value, queue }) => {
       const now = this.clock.now();
       const gone = liveEntries(value, now).filter((e) =>
         entries.some((g) => g.nodeID === e.nodeID && g.created === e.created),
@@ -246,12 +250,19 @@ export class DaemonSetLock {
    * object alone; a null lock removes it. Every write of the lock goes through here: the agent's
    * and the operator's (`kured-ts pause` and `resume`, src/cli/pause.ts).
    */
-  async update<T>(change: (r: LockRead) => { write: LockWrite | false; result: T }): Promise<T> {
+  async update<T>(
+    wake: ((nodes: string[]) => Promise<void>) | undefined,
+    change: (r: LockRead) => { write: LockWrite | false; result: T },
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       // After a conflict the watch may not have shown the winner yet: read it from the API.
       const read = await this.read(attempt > 1);
       const { write, result } = change(read);
       if (write === false) return result;
+      // Woken first, named second: a node woken for names that a crash then never wrote only
+      // watches the lock for nothing, while names written before the wake could go unseen.
+      const newlyNamed = (write.queue?.next ?? []).filter((n) => !read.queue.next.includes(n));
+      if (wake && newlyNamed.length > 0) await wake(newlyNamed);
       const annotations: Record<string, string | null> = {};
       if (write.lock !== undefined) annotations[this.settings.annotation] = write.lock;
       if (write.queue) annotations[QUEUE_ANNOTATION] = serializeQueue(write.queue);

@@ -12,6 +12,15 @@
 
 export const QUEUE_ANNOTATION = 'kured-ts.dev/lock-queue';
 export const WAITING_LABEL = 'kured-ts.dev/reboot-waiting';
+/**
+ * On a waiting node's own Node: it has been (or is about to be) named, and so watches the lock.
+ * Written by whoever names it, before the names themselves; removed by the node when it takes the
+ * lock or leaves the line. Waiting nodes that are not named hold no watch of the lock: the lock's
+ * every change would otherwise reach each of them (a thousand on patch day), and their own Node,
+ * which they watch anyway, wakes them when their turn is near.
+ */
+export const TURN_ANNOTATION = 'kured-ts.dev/lock-turn';
+
 /** How long a named node has to take a free slot before anyone waiting may. */
 export const NAMED_GRACE_MS = 5000;
 
@@ -104,6 +113,26 @@ export function pickNext(
   }
   if (picked.length === 0 && line[0]) picked.push(line[0].name);
   return picked;
+}
+
+/**
+ * The names to write: pickNext's, and one more, the next in line whatever its zone (a spare). The
+ * named watch the lock and the others do not (TURN_ANNOTATION), so the spare is who passes over a
+ * named node that died or left, after the grace, when nobody else would notice.
+ */
+export function nameNext(
+  waiters: readonly Waiter[],
+  holders: readonly string[],
+  zones: Record<string, string>,
+  rule: ZoneRule,
+): string[] {
+  const picked = pickNext(waiters, holders, zones, rule);
+  const active = rule.maxZones > 0 ? activeZones(holders, zones) : new Set<string>();
+  const spare = inLine(
+    waiters.filter((w) => !holders.includes(w.name) && !picked.includes(w.name)),
+    active,
+  )[0];
+  return spare ? [...picked, spare.name] : picked;
 }
 
 /** The zones map kept to the live holders (plus one joining), so it never outgrows the lock. */

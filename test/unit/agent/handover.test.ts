@@ -195,13 +195,34 @@ test('a hand-over costs one LIST of the waiting nodes: the release keeps the nam
   assert.match(world.queue ?? '', /"next":\["n3"\]/);
 });
 
-test('a wave named at once: the first named takes its slot and leaves the rest named, without a LIST', async () => {
-  const { world, clock } = inLineWith('{"next":["n1","n3"],"zones":{}}');
+test('a wave named at once with its spare: the first named takes its slot and leaves the rest named, without a LIST', async () => {
+  const { world, clock } = inLineWith('{"next":["n1","n3","n4"],"zones":{}}');
+  world.otherWaiters.push({ name: 'n4', since: 2, zone: '' });
   const { ports: p, counter } = countingLists(ports(world, clock, 2));
   const a = agent(world, clock, p, { ...settings, concurrency: 2 });
   assert.equal((await a.reconcileOnce()).step.action, 'acquire');
   assert.equal(counter.lists, 0);
-  assert.match(world.queue ?? '', /"next":\["n3"\]/, 'n3 goes next, woken by this write');
+  assert.match(world.queue ?? '', /"next":\["n3","n4"\]/, 'n3 goes next, woken by this write; n4 the spare');
+  assert.deepEqual(world.turnsMarked, [], 'nobody newly named: nobody to wake');
+});
+
+test('the last of the named to take a slot lists the line, names the next and a spare, and marks their turn first', async () => {
+  const { world, clock } = inLineWith('{"next":["n1"],"zones":{}}');
+  world.otherWaiters.push({ name: 'n4', since: 2, zone: '' }, { name: 'n5', since: 3, zone: '' });
+  const { ports: p, counter } = countingLists(ports(world, clock));
+  let markedBeforeNames = false;
+  const fleet = {
+    ...p.fleet,
+    markTurn: async (nodes: string[]) => {
+      markedBeforeNames = world.queue === '{"next":["n1"],"zones":{}}';
+      return p.fleet.markTurn(nodes);
+    },
+  };
+  assert.equal((await agent(world, clock, { ...p, fleet }).reconcileOnce()).step.action, 'acquire');
+  assert.equal(counter.lists, 1);
+  assert.match(world.queue ?? '', /"next":\["n3","n4"\]/, 'n3 next, n4 the spare (n5 waits unnamed)');
+  assert.deepEqual(world.turnsMarked, ['n3', 'n4']);
+  assert.ok(markedBeforeNames, 'woken before the write that names them');
 });
 
 test('a waiting node asks its gates once a minute, not at every lock change; the pre-flight only at its turn', async () => {

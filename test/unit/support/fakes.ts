@@ -16,8 +16,8 @@ import {
 import { parsePause } from '../../../src/core/lock/pause.ts';
 import {
   holderZones,
+  nameNext,
   parseQueue,
-  pickNext,
   type Queue,
   serializeQueue,
   WAITING_LABEL,
@@ -77,6 +77,8 @@ export class World {
   queue: string | undefined;
   /** Other nodes waiting for the lock (our own node counts when it carries the waiting label). */
   otherWaiters: Waiter[] = [];
+  /** Nodes whose turn was marked on their Node (TURN_ANNOTATION), in order. */
+  turnsMarked: string[] = [];
   /** Nodes that exist besides ours (a lock holder not listed here is a ghost). */
   otherNodes = new Set<string>(['n2', 'n3']);
   /** The `kured-ts pause` record beside the lock. */
@@ -175,26 +177,32 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
         now: clock.now(),
       });
       if (out.ok) {
-        world.spend();
-        world.lock = out.annotation;
-        const hs = holders();
+        const hs = [...new Set([...holders(), nodeID])];
         const zones = holderZones(queue.zones, hs, { name: nodeID, zone: opts.zone });
         const next = opts.waiters
-          ? pickNext(opts.waiters, hs, zones, rule)
+          ? nameNext(opts.waiters, hs, zones, rule)
           : queue.next.filter((n) => n !== nodeID);
+        // As the store does: the newly named are woken before the write that names them.
+        const newlyNamed = next.filter((n) => !queue.next.includes(n));
+        if (newlyNamed.length > 0) await opts.wake?.(newlyNamed);
+        world.spend();
+        world.lock = out.annotation;
         writeQueue({ next, zones });
       }
       return out;
     },
-    release: async (nodeID, waiters) => {
-      world.spend();
+    release: async (nodeID, waiters, wake) => {
       const queue = parseQueue(world.queue);
+      const hs = holders().filter((h) => h !== nodeID);
+      const zones = holderZones(queue.zones, hs);
+      const named = waiters ? nameNext(waiters, hs, zones, rule) : queue.next;
+      const newlyNamed = named.filter((n) => !queue.next.includes(n));
+      if (newlyNamed.length > 0) await wake?.(newlyNamed);
+      world.spend();
       const next = release(parseLock(world.lock), nodeID, concurrency, clock.now());
       if (next !== false) world.lock = next;
       world.lockReleasedAt = clock.now().getTime();
-      const hs = holders();
-      const zones = holderZones(queue.zones, hs);
-      writeQueue({ next: waiters ? pickNext(waiters, hs, zones, rule) : queue.next, zones });
+      writeQueue({ next: named, zones });
     },
     name: async (next, basis) => {
       if (basis !== version()) return false;
@@ -225,6 +233,10 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
     dropWaiting: async (n) => {
       world.spend();
       world.otherWaiters = world.otherWaiters.filter((w) => w.name !== n);
+    },
+    markTurn: async (nodes) => {
+      world.spend();
+      world.turnsMarked.push(...nodes);
     },
   };
   const sentinel: Sentinel = { rebootRequired: async () => world.sentinel, watch: () => () => {} };

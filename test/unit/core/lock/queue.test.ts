@@ -5,6 +5,7 @@ import { acquire, parseLock } from '../../../../src/core/lock/codec.ts';
 import {
   activeZones,
   holderZones,
+  nameNext,
   parseQueue,
   pickNext,
   serializeQueue,
@@ -24,6 +25,16 @@ test("without the zone rule, the holders' zone gives no place in line", () => {
   const waiters = [w('b1', 1, 'b'), w('a2', 5, 'a'), w('c1', 3, 'c')];
   assert.deepEqual(pickNext(waiters, ['a1'], { a1: 'a' }, { concurrency: 1, maxZones: 0 }), ['b1']);
   assert.deepEqual(pickNext(waiters, ['a1'], { a1: 'a' }, { concurrency: 3, maxZones: 0 }), ['b1', 'c1']);
+});
+
+test('the names written add a spare: the next in line after those picked, whatever its zone', () => {
+  const waiters = [w('n3', 30), w('n2', 20), w('n4', 40), w('n1', 10)];
+  assert.deepEqual(nameNext(waiters, ['n1'], {}, { concurrency: 2, maxZones: 0 }), ['n2', 'n3']);
+  assert.deepEqual(nameNext(waiters, ['n1'], {}, { concurrency: 1, maxZones: 0 }), ['n2', 'n3']);
+  assert.deepEqual(nameNext([w('n2', 20)], ['n1'], {}, { concurrency: 1, maxZones: 0 }), ['n2']);
+  const zoned = [w('b1', 1, 'b'), w('a2', 5, 'a'), w('a3', 6, 'a')];
+  assert.deepEqual(nameNext(zoned, ['a1'], { a1: 'a' }, { concurrency: 2, maxZones: 1 }), ['a2', 'a3']);
+  assert.deepEqual(nameNext(zoned, ['a1'], { a1: 'a' }, { concurrency: 3, maxZones: 1 }), ['a2', 'a3', 'b1']);
 });
 
 test('with the lock full, the first in line alone is named (it takes the next slot)', () => {

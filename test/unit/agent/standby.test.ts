@@ -1,0 +1,104 @@
+/**
+ * Patch day: a node waiting in line, not named while others are, holds no watch of the lock (each
+ * lock change would reach every waiting node); its own Node wakes it when whoever names it marks its
+ * turn (TURN_ANNOTATION), and from then on it watches the lock.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { Agent } from '../../../src/agent/agent.ts';
+import { TURN_ANNOTATION } from '../../../src/core/lock/queue.ts';
+import type { Clock } from '../../../src/core/ports.ts';
+import { plainSettings, ports, World } from '../support/fakes.ts';
+
+/** Real time, every sleep cut to a few ms so that the loop turns quickly. */
+const fastClock: Clock = {
+  now: () => new Date(),
+  sleep: (ms, signal) =>
+    new Promise((resolve) => {
+      const t = setTimeout(resolve, Math.min(ms, 5));
+      signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t);
+          resolve();
+        },
+        { once: true },
+      );
+    }),
+};
+
+async function until(what: string, check: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(check(), what);
+}
+
+test('in line behind the named: no lock watch until its Node says its turn is near', async () => {
+  const world = new World();
+  world.sentinel = true;
+  world.lock = '{"nodeID":"n2","metadata":{"unschedulable":false},"created":"2026-11-23T11:00:00Z","TTL":0}';
+  world.queue = '{"next":["n3","n4"],"zones":{}}';
+  world.otherWaiters = [
+    { name: 'n3', since: 1, zone: '' },
+    { name: 'n4', since: 2, zone: '' },
+  ];
+  const open = { node: 0, lock: 0 };
+  const counter = (k: 'node' | 'lock') => () => {
+    open[k]++;
+    return () => void open[k]--;
+  };
+  const a = new Agent(
+    {
+      ...ports(world, fastClock),
+      gates: [],
+      watches: [counter('node')],
+      lockWatch: counter('lock'),
+      logger: pino({ level: 'silent' }),
+    },
+    { ...plainSettings, periodMs: 60_000 },
+  );
+  a.start();
+  await until(
+    'in line, watching its Node',
+    () => open.node === 1 && world.node.labels['kured-ts.dev/reboot-waiting'] !== undefined,
+  );
+  a.wake();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(open.lock, 0, 'standing by: no watch of the lock');
+  // The holder releases and names it next (n3 and n4 went meanwhile): its Node is marked first.
+  world.node.annotations[TURN_ANNOTATION] = String(Date.now());
+  world.queue = '{"next":["n1"],"zones":{}}';
+  world.lock = undefined;
+  world.otherWaiters = [];
+  a.wake();
+  await until('its turn: the lock taken', () => /"nodeID":"n1"/.test(world.lock ?? ''));
+  assert.equal(world.node.annotations[TURN_ANNOTATION], undefined, 'the mark goes with the lock taken');
+  await a.stop();
+  assert.deepEqual(open, { node: 0, lock: 0 });
+});
+
+test('while nobody is named (the first rush, a kured holder), every waiting node watches the lock', async () => {
+  const world = new World();
+  world.sentinel = true;
+  world.lock =
+    '{"nodeID":"kured-node","metadata":{"unschedulable":false},"created":"2026-11-23T11:00:00Z","TTL":0}';
+  world.otherWaiters = [{ name: 'n0', since: 1, zone: '' }];
+  world.otherNodes.add('kured-node');
+  const open = { lock: 0 };
+  const a = new Agent(
+    {
+      ...ports(world, fastClock),
+      gates: [],
+      watches: [],
+      lockWatch: () => {
+        open.lock++;
+        return () => void open.lock--;
+      },
+      logger: pino({ level: 'silent' }),
+    },
+    { ...plainSettings, periodMs: 60_000 },
+  );
+  a.start();
+  await until('the lock watched', () => open.lock === 1);
+  await a.stop();
+});
