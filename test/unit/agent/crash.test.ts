@@ -120,6 +120,40 @@ for (const preCordoned of [false, true]) {
   });
 }
 
+test('with others in line: killed before each write, the marks of their turn included, it converges and names them', async () => {
+  const inLine = (w: World) => {
+    w.sentinel = true;
+    w.otherWaiters = [
+      { name: 'n3', since: Date.now() + 3_600_000, zone: '' },
+      { name: 'n4', since: Date.now() + 3_600_001, zone: '' },
+    ];
+  };
+  const probe = new World();
+  inLine(probe);
+  let writes = 0;
+  const spend = probe.spend.bind(probe);
+  probe.spend = () => {
+    writes++;
+    spend();
+  };
+  await converge(probe, new FakeClock());
+  assert.deepEqual(probe.turnsMarked.slice(0, 2), ['n3', 'n4'], 'the next and the spare woken');
+  for (let k = 0; k <= writes; k++) {
+    const world = new World();
+    inLine(world);
+    world.budget = k;
+    await converge(world, new FakeClock());
+    assert.equal(world.reboots, 1, `kill before write ${k}: ${world.reboots} reboots`);
+    assert.equal(world.lock, undefined, `kill before write ${k}: lock left`);
+    // Named or, having let their turn pass (these two never act), taken out of line: never named unwoken.
+    const named = JSON.parse(world.queue ?? '{"next":[]}').next as string[];
+    assert.ok(
+      named.every((n) => world.turnsMarked.includes(n)),
+      `kill before write ${k}: named ${named} but woke ${world.turnsMarked}`,
+    );
+  }
+});
+
 test('a failed drain uncordons at once, releases the lock without the release delay, and backs off', async () => {
   const world = new World();
   const clock = new FakeClock();
