@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { Agent } from '../../../src/agent/agent.ts';
 import { TURN_ANNOTATION } from '../../../src/core/lock/queue.ts';
 import type { Clock } from '../../../src/core/ports.ts';
-import { plainSettings, ports, World } from '../support/fakes.ts';
+import { type FakeClock, plainSettings, ports, World } from '../support/fakes.ts';
 
 /** Real time, every sleep cut to a few ms so that the loop turns quickly. */
 const fastClock: Clock = {
@@ -49,7 +49,7 @@ test('in line behind the named: no lock watch until its Node says its turn is ne
   };
   const a = new Agent(
     {
-      ...ports(world, fastClock),
+      ...ports(world, fastClock as FakeClock),
       gates: [],
       watches: [counter('node')],
       lockWatch: counter('lock'),
@@ -87,7 +87,7 @@ test('while nobody is named (the first rush, a kured holder), every waiting node
   const open = { lock: 0 };
   const a = new Agent(
     {
-      ...ports(world, fastClock),
+      ...ports(world, fastClock as FakeClock),
       gates: [],
       watches: [],
       lockWatch: () => {
