@@ -14,10 +14,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, it } from 'node:test';
+import { PolicyV1Api, type V1Pod } from '@kubernetes/client-node';
+import { helmBinary } from '../../scripts/render-manifests.ts';
 import { type Cluster, startCluster } from '../../testbed/src/index.ts';
 import { type RealNode, startRealNode } from '../../testbed/src/realnode/node.ts';
 import { BUSYBOX_IMAGE } from '../../testbed/src/realnode/recipe.ts';
-import { clients, waitFor } from './support/scenario.ts';
+import { CHART_DIR, find, helm, parseObjects } from '../unit/deploy/render.ts';
+import { chartArgs, fleetFromChart, settled } from './helm-support.ts';
+import { CYCLE, clients, lockValue, nodeState, waitFor } from './support/scenario.ts';
 
 const IMAGE_DIR = path.join(import.meta.dirname, '../../dist/image');
 const REAL = 'real-1';
@@ -25,13 +29,20 @@ const MIN = 60_000;
 
 let cluster: Cluster;
 let real: RealNode;
+let reference: string;
 
 before(
   async () => {
     const archive = path.join(IMAGE_DIR, 'kured-ts-amd64.tar');
     if (!fs.existsSync(archive)) throw new Error(`${archive} is missing: run make image (make test does)`);
+    reference = JSON.parse(fs.readFileSync(path.join(IMAGE_DIR, 'image.json'), 'utf8')).reference;
     cluster = await startCluster({ nodes: 3, rebootDelayMs: 1500 });
-    real = await startRealNode(cluster, { name: REAL, zone: 'zone-c', images: [archive] });
+    real = await startRealNode(cluster, {
+      name: REAL,
+      zone: 'zone-c',
+      images: [archive],
+      readyTimeoutMs: 15 * MIN,
+    });
   },
   { timeout: 20 * MIN },
 );
@@ -82,4 +93,225 @@ it('joins a real kubelet that registers the node, turns Ready and runs real cont
   // Written by the container's process, read on the guest's own disk.
   assert.equal((await real.sh('cat /var/lib/testbed-e2e/hello')).trim(), 'hello from hello');
   await core.deleteNamespace({ name: 'hello' });
+});
+
+const WORKLOAD = 'e2e.kured-ts.dev/workload';
+
+/** Two replicas on the real node under a budget of one; each pod's preStop hook takes 8 s and logs on the host. */
+async function createWorkload(): Promise<void> {
+  const { apps } = clients(cluster);
+  const policy = cluster.kubeConfig().makeApiClient(PolicyV1Api);
+  await cluster.createNamespace('shop');
+  await labelNode(REAL, 'yes');
+  const labels = { app: 'web' };
+  await apps.createNamespacedDeployment({
+    namespace: 'shop',
+    body: {
+      metadata: { name: 'web' },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            affinity: {
+              nodeAffinity: {
+                requiredDuringSchedulingIgnoredDuringExecution: {
+                  nodeSelectorTerms: [
+                    { matchExpressions: [{ key: WORKLOAD, operator: 'In', values: ['yes'] }] },
+                  ],
+                },
+              },
+            },
+            terminationGracePeriodSeconds: 30,
+            containers: [
+              {
+                name: 'web',
+                image: BUSYBOX_IMAGE,
+                imagePullPolicy: 'Never',
+                command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'],
+                lifecycle: {
+                  preStop: {
+                    exec: {
+                      command: [
+                        'sh',
+                        '-c',
+                        'echo "start $(date +%s) $HOSTNAME" >> /log/prestop; sleep 8; echo "end $(date +%s) $HOSTNAME" >> /log/prestop',
+                      ],
+                    },
+                  },
+                },
+                volumeMounts: [{ name: 'log', mountPath: '/log' }],
+              },
+            ],
+            volumes: [{ name: 'log', hostPath: { path: '/var/lib/testbed-e2e', type: 'DirectoryOrCreate' } }],
+          },
+        },
+      },
+    },
+  });
+  await policy.createNamespacedPodDisruptionBudget({
+    namespace: 'shop',
+    body: { metadata: { name: 'web' }, spec: { minAvailable: 1, selector: { matchLabels: labels } } },
+  });
+}
+
+async function labelNode(node: string, value: string): Promise<void> {
+  const { setHeaderOptions, PatchStrategy } = await import('@kubernetes/client-node');
+  await clients(cluster).core.patchNode(
+    { name: node, body: { metadata: { labels: { [WORKLOAD]: value } } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}
+
+async function podsOn(namespace: string, node: string): Promise<V1Pod[]> {
+  const list = await clients(cluster).core.listNamespacedPod({
+    namespace,
+    fieldSelector: `spec.nodeName=${node}`,
+  });
+  return list.items;
+}
+
+const isReadyPod = (p: V1Pod) =>
+  !p.metadata?.deletionTimestamp &&
+  p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+
+it('reboots the real node for real under the chart, drains honouring the budget and preStop hooks, simulated nodes in turn', {
+  timeout: 40 * MIN,
+}, async () => {
+  const bin = await helmBinary();
+  const colon = reference.lastIndexOf(':');
+  const kube = ['--namespace', 'kured-ts', '--kubeconfig', cluster.kubeconfigPath];
+  const values = [
+    `image.repository=${reference.slice(0, colon)}`,
+    `image.tag=${reference.slice(colon + 1)}`,
+    // The image is in the guest's containerd already; Never proves nothing is pulled.
+    'image.pullPolicy=Never',
+    'configuration.period=10s',
+  ].flatMap((v) => ['--set', v]);
+  const install = helm(bin, ['install', 'kured-ts', CHART_DIR, '--create-namespace', ...kube, ...values]);
+  assert.equal(install.status, 0, install.stderr);
+  const objs = parseObjects(helm(bin, ['get', 'manifest', 'kured-ts', ...kube]).stdout);
+  const args = chartArgs(objs);
+  const flag = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? '';
+  const [dsName, dsNamespace] = [flag('ds-name'), flag('ds-namespace')];
+  assert.ok(args.includes('--reboot-command=/bin/systemctl reboot'), args.join(' '));
+
+  // The chart's own DaemonSet pod runs the agent on the real node.
+  const agent = await waitFor(
+    'the agent pod Ready on the real node',
+    async () => (await podsOn('kured-ts', REAL)).find(isReadyPod),
+    10 * MIN,
+  );
+  await createWorkload();
+  const before = await waitFor(
+    'both workload pods Ready on the real node',
+    async () => {
+      const ready = (await podsOn('shop', REAL)).filter(isReadyPod);
+      return ready.length === 2 && ready;
+    },
+    5 * MIN,
+  );
+  // From now on the evicted replicas may start on node-2 (kwok), so the budget lets the drain go on.
+  await labelNode('node-2', 'yes');
+
+  // The simulated nodes' agents: processes with the chart's args, in the same lock.
+  const sa = find(objs, 'ServiceAccount').metadata.name;
+  const token = await cluster.serviceAccountToken('kured-ts', sa);
+  const fleet = fleetFromChart(cluster, objs, cluster.kubeconfigForToken(token, 'kured-ts-sa'));
+
+  // Invariant across the mixed fleet: never two nodes cordoned at once.
+  const cordonedAt = new Map<string, number>();
+  const uncordonedAt = new Map<string, number>();
+  let overlap = '';
+  let watching = true;
+  const all = [REAL, ...cluster.nodes];
+  const watcher = (async () => {
+    while (watching) {
+      try {
+        const states = await Promise.all(all.map(async (n) => [n, await nodeState(cluster, n)] as const));
+        const cordoned = states.filter(([, s]) => s.unschedulable).map(([n]) => n);
+        if (cordoned.length > 1) overlap ||= `${cordoned.join(' and ')} cordoned together`;
+        for (const [n, s] of states) {
+          if (s.unschedulable && !cordonedAt.has(n)) cordonedAt.set(n, Date.now());
+          if (!s.unschedulable && cordonedAt.has(n) && !uncordonedAt.has(n)) uncordonedAt.set(n, Date.now());
+        }
+      } catch {
+        // The API server stays up; a single failed read is retried.
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
+
+  const bootBefore = await real.bootId();
+  try {
+    fleet.startAll();
+    await real.requireReboot();
+    await waitFor('the real node cordoned by its agent', async () => cordonedAt.has(REAL), 5 * MIN);
+    cluster.requireReboot('node-1');
+    cluster.requireReboot('node-3');
+
+    const bootAfter = await real.waitRebooted(bootBefore, 15 * MIN);
+    await waitFor(
+      'the real node Ready with its new boot ID, uncordoned, its cycle over',
+      async () => {
+        const node = await clients(cluster).core.readNode({ name: REAL });
+        const s = await nodeState(cluster, REAL);
+        return (
+          node.status?.nodeInfo?.bootID === bootAfter && s.ready && !s.unschedulable && !s.annotations[CYCLE]
+        );
+      },
+      15 * MIN,
+    );
+    await settled(cluster, 'node-1', 1, 10 * MIN);
+    await settled(cluster, 'node-3', 1, 10 * MIN);
+    await waitFor(
+      'the lock released',
+      async () => (await lockValue(cluster, dsName, dsNamespace)) === undefined,
+    );
+
+    // The guest booted exactly twice: the first boot and the one reboot.
+    const boots = (await real.sh('cat /var/lib/testbed/boots')).trim().split('\n');
+    assert.deepEqual(boots, [bootBefore, bootAfter]);
+    const seen = [...new Set(cluster.nodeHistory(REAL).map((o) => o.bootId))];
+    assert.deepEqual(seen, [bootBefore, bootAfter], 'boot IDs the API server showed for the real node');
+
+    // The drain ran both pods' preStop hooks to the end, before the VM went down.
+    const bootedAt = Number((await real.sh('echo $(( $(date +%s) - $(cut -d. -f1 /proc/uptime) ))')).trim());
+    const log = (await real.sh('cat /var/lib/testbed-e2e/prestop')).trim().split('\n');
+    for (const pod of before.map((p) => p.metadata?.name)) {
+      const at = (what: string) =>
+        Number(log.find((l) => l.startsWith(what) && l.endsWith(` ${pod}`))?.split(' ')[1]);
+      assert.ok(at('end') - at('start') >= 8, `${pod}'s preStop hook ran 8 s: ${log.join(' | ')}`);
+      assert.ok(at('end') <= bootedAt, `${pod}'s preStop hook ended before the reboot: ${log.join(' | ')}`);
+    }
+
+    // The kubelet restarted the agent's own pod after the reboot (same pod, its container again).
+    const after = (await podsOn('kured-ts', REAL)).find((p) => p.metadata?.uid === agent.metadata?.uid);
+    assert.ok(after, 'the agent pod is still the same pod');
+    assert.ok((after.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1, 'its container restarted');
+    assert.ok(isReadyPod(after), 'and is Ready');
+
+    await waitFor('the workload back at 2 available replicas', async () => {
+      const d = await clients(cluster).apps.readNamespacedDeployment({ name: 'web', namespace: 'shop' });
+      return d.status?.availableReplicas === 2;
+    });
+  } finally {
+    watching = false;
+    await watcher;
+    await fleet.stopAll();
+  }
+  assert.equal(overlap, '');
+  for (const n of ['node-1', 'node-3']) {
+    assert.equal(cluster.rebootCount(n), 1, `${n} rebooted once`);
+    // Its reboot (NotReady, as the API server showed it) came after the real node's uncordon.
+    const down =
+      cluster
+        .nodeHistory(n)
+        .find((o) => !o.ready)
+        ?.at.getTime() ?? 0;
+    assert.ok(down > (uncordonedAt.get(REAL) ?? Infinity), `${n} waited for the real node`);
+  }
+  assert.equal(cluster.rebootCount('node-2'), 0);
+  assert.equal(await lockValue(cluster, dsName, dsNamespace), undefined);
 });

@@ -184,7 +184,7 @@ function writeFiles(root: string, files: Record<string, string>): void {
 
 /** One clear line naming the missing tool and how to install it (make realnode-tools does it). */
 export function requireTool(cmd: string, pkg: string): void {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`]);
+  const r = spawnSync('/bin/sh', ['-c', `command -v ${cmd}`]);
   if (r.status !== 0)
     throw new TestbedError(
       `testbed: the real node needs \`${cmd}\`, which is not on PATH; install it with \`make realnode-tools\` (apt-get install ${pkg})`,

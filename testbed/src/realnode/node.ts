@@ -63,6 +63,25 @@ export class RealNode {
     return this.vm.sh(command, timeoutMs);
   }
 
+  /**
+   * Resolves with the guest's new boot ID once it differs from `bootBefore`; a guest that does not
+   * come back in time fails with the console's last lines (what it was doing when it stopped).
+   */
+  async waitRebooted(bootBefore: string, timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.vm.hasExited())
+        throw new TestbedError(`testbed: the real node's VM exited:\n${this.vm.consoleTail()}`);
+      const id = await this.bootId().catch(() => undefined);
+      if (id && id !== bootBefore) return id;
+      if (Date.now() > deadline)
+        throw new TestbedError(
+          `testbed: real node ${this.name} did not come back with a new boot ID within ${timeoutMs / 1000}s (${id ? 'still on its old boot' : 'its shell does not answer'}); console's last lines:\n${this.vm.consoleTail()}`,
+        );
+      await sleep(2000);
+    }
+  }
+
   /** Resolves with the Node once the kubelet reports it Ready (with `bootId`, if given). */
   async waitReady(timeoutMs: number, bootId?: string): Promise<V1Node> {
     const core = this.cluster.kubeConfig().makeApiClient(CoreV1Api);
@@ -86,10 +105,10 @@ export class RealNode {
     let units = '';
     try {
       const r = await this.vm.exec(
-        'systemctl is-active containerd testbed-images kubelet | paste -sd " "; journalctl -u kubelet -n 3 --no-pager -o cat',
+        'systemctl is-active containerd testbed-images testbed-run-images kubelet | paste -sd " "; systemctl --failed --no-legend --plain | cut -d" " -f1 | paste -sd " "; journalctl -u kubelet -n 3 --no-pager -o cat',
         15_000,
       );
-      units = `\n  guest: containerd/images/kubelet ${r.output.trim().split('\n').join('\n  | ')}`;
+      units = `\n  guest: containerd/images/run-images/kubelet, then failed units: ${r.output.trim().split('\n').join('\n  | ')}`;
     } catch {
       units = `\n  the guest's shell does not answer; console's last lines:\n${this.vm.consoleTail()}`;
     }

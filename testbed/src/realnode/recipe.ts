@@ -69,6 +69,7 @@ export const ENABLED_UNITS = [
   'testbed-boots.service',
   'testbed-net.service',
   'testbed-images.service',
+  'testbed-run-images.service',
   'kubelet.service',
 ];
 
@@ -81,7 +82,7 @@ export const FILES: Record<string, string> = {
   'etc/hosts': '127.0.0.1 localhost\n',
   // kubelet reads it for pods' DNS; the guest has no DNS (it reaches only the host's loopback).
   'etc/resolv.conf': '',
-  'etc/fstab': `/dev/vdb ${DATA_MOUNT} ext4 ro,nofail,x-systemd.device-timeout=30s 0 0\n`,
+  'etc/fstab': `/dev/vdb ${DATA_MOUNT} ext4 ro,x-systemd.device-timeout=600s 0 0\n`,
   'etc/systemd/journald.conf.d/testbed.conf': '[Journal]\nStorage=volatile\nRuntimeMaxUse=32M\n',
   'etc/systemd/network/10-eth0.network': `[Match]\nName=eth0\n[Network]\nAddress=${GUEST_ADDRESS}/24\nGateway=10.0.2.2\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n`,
   'etc/modules-load.d/testbed.conf': 'overlay\n',
@@ -174,15 +175,29 @@ ExecStart=/usr/sbin/iptables -t nat -A OUTPUT -d ${SERVICE_IP}/32 -p tcp --dport
 [Install]
 WantedBy=multi-user.target
 `,
-  // Nothing is pulled from a registry: images are imported from files, once per disk.
+  // Nothing is pulled from a registry: images are imported from files, once per disk. The guest's
+  // own (pause, busybox) before the kubelet starts; the run's (the agent's, large) beside it.
   'etc/systemd/system/testbed-images.service': `[Unit]
-Description=testbed: import the preloaded images into containerd
-After=containerd.service ${mountUnit(DATA_MOUNT)}
+Description=testbed: import the guest's own images into containerd
+After=containerd.service
 Requires=containerd.service
+Before=kubelet.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/usr/local/sbin/testbed-import-images
+ExecStart=/usr/local/sbin/testbed-import-images /usr/share/testbed/images
+[Install]
+WantedBy=multi-user.target
+`,
+  'etc/systemd/system/testbed-run-images.service': `[Unit]
+Description=testbed: import the run's images into containerd
+After=containerd.service ${mountUnit(DATA_MOUNT)}
+Requires=containerd.service
+RequiresMountsFor=${DATA_MOUNT}
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/testbed-import-images ${DATA_MOUNT}/images
 [Install]
 WantedBy=multi-user.target
 `,
@@ -190,7 +205,7 @@ WantedBy=multi-user.target
 # Imports every image archive not imported yet (a stamp per archive name and size).
 set -u
 mkdir -p /var/lib/testbed/imported
-for f in /usr/share/testbed/images/*.tar ${DATA_MOUNT}/images/*.tar; do
+for f in "$1"/*.tar; do
   [ -f "$f" ] || continue
   stamp=/var/lib/testbed/imported/$(basename "$f").$(stat -c %s "$f")
   [ -e "$stamp" ] && continue
@@ -200,7 +215,7 @@ done
 `,
   'etc/systemd/system/kubelet.service': `[Unit]
 Description=kubelet
-After=containerd.service testbed-images.service testbed-net.service ${mountUnit(DATA_MOUNT)}
+After=containerd.service testbed-images.service testbed-net.service ${mountUnit(DATA_MOUNT)} network-online.target
 Wants=containerd.service
 RequiresMountsFor=${DATA_MOUNT}
 ConditionPathExists=${DATA_MOUNT}/kubelet

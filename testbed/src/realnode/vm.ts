@@ -27,6 +27,8 @@ export interface VmOptions {
   forward: number[];
   memoryMb?: number;
   cpus?: number;
+  /** Appended to the kernel command line (a test makes a guest that never comes up with `init=/bin/false`). */
+  extraKernelArgs?: string;
 }
 
 export interface ExecResult {
@@ -73,7 +75,7 @@ export class Vm {
       '-initrd',
       o.guest.initrd,
       '-append',
-      KERNEL_CMDLINE,
+      o.extraKernelArgs ? `${KERNEL_CMDLINE} ${o.extraKernelArgs}` : KERNEL_CMDLINE,
       // snapshot=on: the guest's writes go to a temp file; the cached image stays as built. A guest
       // reboot keeps them (same qemu process): containerd's images and the pods' state survive it.
       '-drive',
