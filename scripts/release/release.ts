@@ -271,7 +271,8 @@ function sha256(s: string): string {
   return createHash('sha256').update(s).digest('hex');
 }
 
-if (import.meta.main) {
+/** The command line: a failure is one line naming its cause, never a stack trace. */
+async function main(): Promise<void> {
   const out = join(REPO_ROOT, 'dist/release');
   const target = process.env.RELEASE_REGISTRY;
   if (target) {
@@ -305,4 +306,11 @@ if (import.meta.main) {
       registry.stop();
     }
   }
+}
+
+if (import.meta.main) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
 }

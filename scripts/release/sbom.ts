@@ -13,7 +13,15 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -73,6 +81,8 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** The SBOM of the image in `imageDir` (image.json and its oci/ layout). */
 export function imageSbom(imageDir: string, version: string): SpdxDocument {
+  if (!existsSync(join(imageDir, 'image.json')))
+    throw new Error(`sbom: ${imageDir} holds no image (image.json): run make image (make release does)`);
   const report = JSON.parse(readFileSync(join(imageDir, 'image.json'), 'utf8')) as ImageReport;
   const layout = join(imageDir, 'oci');
   const index = readBlob<{ manifests: Descriptor[] }>(layout, report.digest);
@@ -279,7 +289,8 @@ function dpkgFields(text: string): Record<string, string> {
   return out;
 }
 
-if (import.meta.main) {
+/** The command line: a failure is one line naming its cause, never a stack trace. */
+async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       image: { type: 'string', default: join(REPO_ROOT, 'dist/image') },
@@ -291,4 +302,11 @@ if (import.meta.main) {
   mkdirSync(dirname(resolve(values.out)), { recursive: true });
   writeFileSync(values.out, `${JSON.stringify(doc, null, 2)}\n`);
   process.stderr.write(`sbom: ${values.out}: ${doc.packages.length} packages (SPDX 2.3)\n`);
+}
+
+if (import.meta.main) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
 }

@@ -137,8 +137,16 @@ export function ensureReleaseTools(
   return toolsIn(target);
 }
 
-if (import.meta.main) {
+/** The command line: a failure is one line naming its cause, never a stack trace. */
+async function main(): Promise<void> {
   const t = ensureReleaseTools();
   process.stdout.write(`${t.dir}/bin\n`);
   for (const [tool, s] of Object.entries(t.buildSeconds)) process.stdout.write(`${tool}: built in ${s} s\n`);
+}
+
+if (import.meta.main) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
 }
