@@ -16,7 +16,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import type { ImageReport } from '../image/build.ts';
@@ -188,6 +188,8 @@ export async function release(opts: ReleaseOptions): Promise<Release> {
   const chart = step(`chart packaged (helm package${sign ? ' --sign' : ''})`, () =>
     packageChart({ helm, version, out: opts.out, env, ...(sign ? { sign } : {}) }),
   );
+  // Published beside the chart too (it is in the package, where helm and Artifact Hub read it).
+  copyFileSync(join(CHART_DIR, 'values.schema.json'), join(opts.out, 'values.schema.json'));
   const chartOci = `oci://${opts.registry}/charts`;
   const chartDigest = step('chart pushed (helm push)', () => {
     // helm push sends the .prov file beside the chart as a layer of the chart's artifact.
