@@ -119,7 +119,7 @@ export async function runOperator(argv: string[], io: Io, name = 'kured-ts'): Pr
     `${name} reboot node-3 --reason "kernel fix" --ignore-window`,
   )
     .argument('<node>', 'the node to reboot')
-    .option('--reason <text>', 'why, shown by status and in the reboot history', '')
+    .option('--reason <text>', 'why, kept with the request (status -o yaml shows it)', '')
     .option('--ignore-window', 'reboot even outside the reboot window', false)
     .option('--ignore-alerts', 'reboot even while Prometheus or Alertmanager alerts would block', false)
     .option('--dry-run', 'write nothing: show what plan would say with this request made', false)

@@ -8,7 +8,7 @@ import { describeHolders, liveEntries } from '../core/lock/codec.ts';
 import { describePause } from '../core/lock/pause.ts';
 import { activeZones, parseQueue, QUEUE_ANNOTATION, WAITING_LABEL, zoneName } from '../core/lock/queue.ts';
 import { windowFromConfig } from '../gates/index.ts';
-import { REQUEST_ANNOTATION } from '../reboot/request.ts';
+import { parseRequest, REQUEST_ANNOTATION } from '../reboot/request.ts';
 import type { ClusterFacts } from './cluster.ts';
 import type { OperatorClients } from './connect.ts';
 import { data, type Format, table } from './output.ts';
@@ -48,6 +48,8 @@ export async function status(
     lastReboot:
       'records' in n.history ? n.history.records.find((r) => r.outcome === 'rebooted')?.end : undefined,
     lastEvent: lastEvent.get(n.view.name),
+    // A `kured-ts reboot` request not done yet: when, why, what it waives (-o json/yaml).
+    rebootRequest: parseRequest(n.view.annotations[REQUEST_ANNOTATION]),
   }));
   const window = windowState(config, now);
   if (format === 'json' || format === 'yaml') {

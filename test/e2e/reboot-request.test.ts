@@ -133,7 +133,7 @@ test('a closed window holds a request; the kubectl plugin asks again waiving the
   try {
     fleet.startAll();
     const before = cluster.rebootCount('node-3');
-    const held = plugin('reboot', 'node-3');
+    const held = plugin('reboot', 'node-3', '--reason', 'kernel 6.12.9');
     assert.equal(held.code, 0, held.err);
     await waitFor('the agent to see the request', () =>
       fleet.messages('node-3').some((m) => m.startsWith('reboot held back: ')),
@@ -141,6 +141,15 @@ test('a closed window holds a request; the kubectl plugin asks again waiving the
     await delay(2000);
     assert.equal(cluster.rebootCount('node-3'), before, 'rebooted outside the window');
     assert.equal((await nodeState(cluster, 'node-3')).unschedulable, false);
+    // status (an admin's read) shows the request held, with its reason.
+    const shown = run(BUNDLE, ['status', '--ds-name=kured-window', '-o', 'json'], cluster.kubeconfigPath);
+    const row = (
+      JSON.parse(shown.out) as {
+        nodes: { node: string; cycle?: string; rebootRequest?: { reason?: string } }[];
+      }
+    ).nodes.find((n) => n.node === 'node-3');
+    assert.equal(row?.cycle, 'requested', shown.out);
+    assert.equal(row?.rebootRequest?.reason, 'kernel 6.12.9', shown.out);
 
     const waived = plugin('reboot', 'node-3', '--ignore-window', '--reason', 'stuck driver');
     assert.equal(waived.code, 0, waived.err);
