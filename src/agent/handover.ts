@@ -89,8 +89,9 @@ export class Handover {
     const stalled = passOver.length > 0 || snap.observation.lock.unchangedMs >= NAMED_GRACE_MS;
     if (first || stalled) {
       const names = nameNext(waiters, holders, snap.queue.zones, this.s);
+      // As the store does: names written where nobody was named wake nobody (all of them watch).
       const newlyNamed = names.filter((n) => !snap.queue.next.includes(n));
-      if (newlyNamed.length > 0) await this.wake(newlyNamed);
+      if (snap.queue.next.length > 0 && newlyNamed.length > 0) await this.wake(newlyNamed);
       if (!(await lock.name(names, snap.lockVersion))) this.report.lineMoved();
     } else this.report.notFirst(heads);
     return undefined;

@@ -260,9 +260,11 @@ export class DaemonSetLock {
       const { write, result } = change(read);
       if (write === false) return result;
       // Woken first, named second: a node woken for names that a crash then never wrote only
-      // watches the lock for nothing, while names written before the wake could go unseen.
+      // watches the lock for nothing, while names written before the wake could go unseen. Names
+      // written where nobody was named wake nobody: a node that saw nobody named watches the lock,
+      // and the first rush's racers (fifty for fifty slots) would otherwise mark each other.
       const newlyNamed = (write.queue?.next ?? []).filter((n) => !read.queue.next.includes(n));
-      if (wake && newlyNamed.length > 0) await wake(newlyNamed);
+      if (wake && read.queue.next.length > 0 && newlyNamed.length > 0) await wake(newlyNamed);
       const annotations: Record<string, string | null> = {};
       if (write.lock !== undefined) annotations[this.settings.annotation] = write.lock;
       if (write.queue) annotations[QUEUE_ANNOTATION] = serializeQueue(write.queue);

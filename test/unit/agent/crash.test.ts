@@ -123,6 +123,8 @@ for (const preCordoned of [false, true]) {
 test('with others in line: killed before each write, the marks of their turn included, it converges and names them', async () => {
   const inLine = (w: World) => {
     w.sentinel = true;
+    // Named by a release (a name set: the names we write next wake whom they name).
+    w.queue = '{"next":["n1"],"zones":{}}';
     w.otherWaiters = [
       { name: 'n3', since: Date.now() + 3_600_000, zone: '' },
       { name: 'n4', since: Date.now() + 3_600_001, zone: '' },

@@ -206,6 +206,18 @@ test('a wave named at once with its spare: the first named takes its slot and le
   assert.deepEqual(world.turnsMarked, [], 'nobody newly named: nobody to wake');
 });
 
+test('names written where nobody was named wake nobody: every waiting node watches the lock then', async () => {
+  const { world, clock } = inLineWith(undefined);
+  world.otherWaiters = [
+    { name: 'n3', since: Date.now() + 3_600_000, zone: '' },
+    { name: 'n4', since: Date.now() + 3_600_001, zone: '' },
+  ];
+  assert.equal((await agent(world, clock).reconcileOnce()).step.action, 'claim');
+  assert.match(world.lock ?? '', /"nodeID":"n1"/);
+  assert.match(world.queue ?? '', /"next":\["n3","n4"\]/);
+  assert.deepEqual(world.turnsMarked, []);
+});
+
 test('the last of the named to take a slot lists the line, names the next and a spare, and marks their turn first', async () => {
   const { world, clock } = inLineWith('{"next":["n1"],"zones":{}}');
   world.otherWaiters.push({ name: 'n4', since: 2, zone: '' }, { name: 'n5', since: 3, zone: '' });

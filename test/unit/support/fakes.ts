@@ -184,7 +184,7 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
           : queue.next.filter((n) => n !== nodeID);
         // As the store does: the newly named are woken before the write that names them.
         const newlyNamed = next.filter((n) => !queue.next.includes(n));
-        if (newlyNamed.length > 0) await opts.wake?.(newlyNamed);
+        if (queue.next.length > 0 && newlyNamed.length > 0) await opts.wake?.(newlyNamed);
         world.spend();
         world.lock = out.annotation;
         writeQueue({ next, zones });
@@ -197,7 +197,7 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
       const zones = holderZones(queue.zones, hs);
       const named = waiters ? nameNext(waiters, hs, zones, rule) : queue.next;
       const newlyNamed = named.filter((n) => !queue.next.includes(n));
-      if (newlyNamed.length > 0) await wake?.(newlyNamed);
+      if (queue.next.length > 0 && newlyNamed.length > 0) await wake?.(newlyNamed);
       world.spend();
       const next = release(parseLock(world.lock), nodeID, concurrency, clock.now());
       if (next !== false) world.lock = next;
