@@ -17,9 +17,9 @@ import { after, before, it } from 'node:test';
 import { PolicyV1Api, type V1Pod } from '@kubernetes/client-node';
 import { helmBinary } from '../../scripts/render-manifests.ts';
 import { type Cluster, startCluster } from '../../testbed/src/index.ts';
-import { type RealNode, startRealNode } from '../../testbed/src/realnode/node.ts';
+import { REAL_NODE_LABEL, type RealNode, startRealNode } from '../../testbed/src/realnode/node.ts';
 import { BUSYBOX_IMAGE } from '../../testbed/src/realnode/recipe.ts';
-import { CHART_DIR, find, helm, parseObjects } from '../unit/deploy/render.ts';
+import { CHART_DIR, find, helm, type Obj, parseObjects } from '../unit/deploy/render.ts';
 import { chartArgs, fleetFromChart, settled } from './helm-support.ts';
 import { CYCLE, clients, lockValue, nodeState, waitFor } from './support/scenario.ts';
 
@@ -29,6 +29,9 @@ const MIN = 60_000;
 
 let cluster: Cluster;
 let real: RealNode;
+/** Where the chart's lock lives (set by the chart test, used by the later ones). */
+let lockAt = { dsName: '', dsNamespace: '' };
+let installed: Promise<{ objs: Obj[]; args: string[]; dsName: string; dsNamespace: string }> | undefined;
 let reference: string;
 
 before(
@@ -176,25 +179,36 @@ const isReadyPod = (p: V1Pod) =>
   !p.metadata?.deletionTimestamp &&
   p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
 
+/**
+ * The chart installed with helm as a user would, its defaults but the image (the one `make image`
+ * built, already in the guest: pullPolicy Never proves nothing is pulled) and a 10 s period. Once.
+ */
+function installChart() {
+  installed ??= (async () => {
+    const bin = await helmBinary();
+    const colon = reference.lastIndexOf(':');
+    const kube = ['--namespace', 'kured-ts', '--kubeconfig', cluster.kubeconfigPath];
+    const values = [
+      `image.repository=${reference.slice(0, colon)}`,
+      `image.tag=${reference.slice(colon + 1)}`,
+      'image.pullPolicy=Never',
+      'configuration.period=10s',
+    ].flatMap((v) => ['--set', v]);
+    const install = helm(bin, ['install', 'kured-ts', CHART_DIR, '--create-namespace', ...kube, ...values]);
+    assert.equal(install.status, 0, install.stderr);
+    const objs = parseObjects(helm(bin, ['get', 'manifest', 'kured-ts', ...kube]).stdout);
+    const args = chartArgs(objs);
+    const flag = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? '';
+    lockAt = { dsName: flag('ds-name'), dsNamespace: flag('ds-namespace') };
+    return { objs, args, ...lockAt };
+  })();
+  return installed;
+}
+
 it('reboots the real node for real under the chart, drains honouring the budget and preStop hooks, simulated nodes in turn', {
   timeout: 40 * MIN,
 }, async () => {
-  const bin = await helmBinary();
-  const colon = reference.lastIndexOf(':');
-  const kube = ['--namespace', 'kured-ts', '--kubeconfig', cluster.kubeconfigPath];
-  const values = [
-    `image.repository=${reference.slice(0, colon)}`,
-    `image.tag=${reference.slice(colon + 1)}`,
-    // The image is in the guest's containerd already; Never proves nothing is pulled.
-    'image.pullPolicy=Never',
-    'configuration.period=10s',
-  ].flatMap((v) => ['--set', v]);
-  const install = helm(bin, ['install', 'kured-ts', CHART_DIR, '--create-namespace', ...kube, ...values]);
-  assert.equal(install.status, 0, install.stderr);
-  const objs = parseObjects(helm(bin, ['get', 'manifest', 'kured-ts', ...kube]).stdout);
-  const args = chartArgs(objs);
-  const flag = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? '';
-  const [dsName, dsNamespace] = [flag('ds-name'), flag('ds-namespace')];
+  const { objs, args, dsName, dsNamespace } = await installChart();
   assert.ok(args.includes('--reboot-command=/bin/systemctl reboot'), args.join(' '));
 
   // The chart's own DaemonSet pod runs the agent on the real node.
@@ -314,4 +328,198 @@ it('reboots the real node for real under the chart, drains honouring the budget 
   }
   assert.equal(cluster.rebootCount('node-2'), 0);
   assert.equal(await lockValue(cluster, dsName, dsNamespace), undefined);
+});
+
+const KUBE = () => ['--namespace', 'kured-ts', '--kubeconfig', cluster.kubeconfigPath];
+
+/** How many times the guest has booted since the VM started (its own record, kept across reboots). */
+async function bootCount(): Promise<number> {
+  return (await real.sh('cat /var/lib/testbed/boots')).trim().split('\n').length;
+}
+
+/** The real node back: Ready with `bootAfter`, uncordoned, its cycle over, the lock released. */
+async function realSettled(bootAfter: string): Promise<void> {
+  await waitFor(
+    'the real node Ready with its new boot ID, uncordoned, its cycle over',
+    async () => {
+      const node = await clients(cluster).core.readNode({ name: REAL });
+      const s = await nodeState(cluster, REAL);
+      return (
+        node.status?.nodeInfo?.bootID === bootAfter && s.ready && !s.unschedulable && !s.annotations[CYCLE]
+      );
+    },
+    15 * MIN,
+  );
+  await waitFor(
+    'the lock released',
+    async () => (await lockValue(cluster, lockAt.dsName, lockAt.dsNamespace)) === undefined,
+  );
+}
+
+async function agentPod(what: string, ok: (p: V1Pod) => boolean = () => true): Promise<V1Pod> {
+  return waitFor(
+    what,
+    async () => (await podsOn('kured-ts', REAL)).find((p) => isReadyPod(p) && ok(p)),
+    10 * MIN,
+  );
+}
+
+async function patchAgentDaemonSet(body: object): Promise<void> {
+  const { setHeaderOptions, PatchStrategy } = await import('@kubernetes/client-node');
+  await clients(cluster).apps.patchNamespacedDaemonSet(
+    { name: lockAt.dsName, namespace: lockAt.dsNamespace, body },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}
+
+it("--reboot-method=signal: SIGRTMIN+5 to the host's systemd reboots the real node", {
+  timeout: 30 * MIN,
+}, async () => {
+  await installChart();
+  const upgrade = helm(await helmBinary(), [
+    'upgrade',
+    'kured-ts',
+    CHART_DIR,
+    ...KUBE(),
+    '--reuse-values',
+    '--set',
+    'configuration.rebootMethod=signal',
+  ]);
+  assert.equal(upgrade.status, 0, upgrade.stderr);
+  await agentPod('the agent pod with --reboot-method=signal Ready on the real node', (p) =>
+    (p.spec?.containers[0]?.args ?? []).includes('--reboot-method=signal'),
+  );
+  const [bootBefore, boots] = [await real.bootId(), await bootCount()];
+  await real.requireReboot();
+  const bootAfter = await real.waitRebooted(bootBefore, 15 * MIN);
+  await realSettled(bootAfter);
+  assert.equal(await bootCount(), boots + 1, 'the guest booted once more');
+  await agentPod('the agent pod Ready again after the reboot');
+});
+
+it('a sentinel written while the agent pod is not running: the node reboots once the pod is back', {
+  timeout: 30 * MIN,
+}, async () => {
+  await installChart();
+  // The agent's pod leaves the real node (as in a rollout, or an eviction) ...
+  await patchAgentDaemonSet({
+    spec: {
+      template: {
+        spec: {
+          affinity: {
+            nodeAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: {
+                nodeSelectorTerms: [
+                  { matchExpressions: [{ key: REAL_NODE_LABEL, operator: 'DoesNotExist' }] },
+                ],
+              },
+            },
+          },
+        },
+      },
+    },
+  });
+  await waitFor(
+    'no agent pod on the real node',
+    async () => (await podsOn('kured-ts', REAL)).length === 0,
+    10 * MIN,
+  );
+  const [bootBefore, boots] = [await real.bootId(), await bootCount()];
+  // ... the sentinel appears meanwhile, and nothing happens: no agent watches it (three periods).
+  await real.requireReboot();
+  await new Promise((r) => setTimeout(r, 30_000));
+  assert.equal(await real.bootId(), bootBefore);
+  assert.equal((await nodeState(cluster, REAL)).unschedulable, false);
+  // The pod comes back and finds the sentinel.
+  await patchAgentDaemonSet({ spec: { template: { spec: { affinity: null } } } });
+  const bootAfter = await real.waitRebooted(bootBefore, 15 * MIN);
+  await realSettled(bootAfter);
+  assert.equal(await bootCount(), boots + 1, 'the guest booted once more');
+});
+
+it("the agent's container killed mid-drain: the kubelet restarts it, the drain finishes, one reboot", {
+  timeout: 30 * MIN,
+}, async () => {
+  await installChart();
+  // A pod whose preStop hook takes 40 s: the drain is still waiting for it when the agent dies.
+  await cluster.createNamespace('slow');
+  const labels = { app: 'slow' };
+  await clients(cluster).apps.createNamespacedDeployment({
+    namespace: 'slow',
+    body: {
+      metadata: { name: 'slow' },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            nodeSelector: { 'kubernetes.io/hostname': REAL },
+            terminationGracePeriodSeconds: 90,
+            containers: [
+              {
+                name: 'slow',
+                image: BUSYBOX_IMAGE,
+                imagePullPolicy: 'Never',
+                command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'],
+                lifecycle: {
+                  preStop: {
+                    exec: {
+                      command: [
+                        'sh',
+                        '-c',
+                        'echo "start $(date +%s)" >> /log/slow; sleep 40; echo "end $(date +%s)" >> /log/slow',
+                      ],
+                    },
+                  },
+                },
+                volumeMounts: [{ name: 'log', mountPath: '/log' }],
+              },
+            ],
+            volumes: [{ name: 'log', hostPath: { path: '/var/lib/testbed-e2e', type: 'DirectoryOrCreate' } }],
+          },
+        },
+      },
+    },
+  });
+  await waitFor(
+    'the slow pod Ready on the real node',
+    async () => (await podsOn('slow', REAL)).some((p) => p.metadata?.labels?.app === 'slow' && isReadyPod(p)),
+    5 * MIN,
+  );
+  const agent = await agentPod('the agent pod Ready on the real node');
+  const restarts = agent.status?.containerStatuses?.[0]?.restartCount ?? 0;
+  const [bootBefore, boots] = [await real.bootId(), await bootCount()];
+  await real.requireReboot();
+  await waitFor(
+    'the drain evicting the slow pod (its preStop hook running)',
+    async () =>
+      (await podsOn('slow', REAL)).some(
+        (p) => p.metadata?.labels?.app === 'slow' && p.metadata?.deletionTimestamp,
+      ),
+    10 * MIN,
+  );
+  // SIGKILL to the agent's process inside the guest: the container dies, the kubelet restarts it.
+  const killed = await real.sh(
+    "for p in /proc/[0-9]*; do grep -qa 'kured-ts[.]mjs' $p/cmdline 2>/dev/null && basename $p && kill -9 $(basename $p); done; true",
+  );
+  assert.ok(killed.trim(), 'the agent process was found and killed');
+  assert.equal(await real.bootId(), bootBefore, 'not rebooted yet: the drain was still going');
+  const bootAfter = await real.waitRebooted(bootBefore, 15 * MIN);
+  await realSettled(bootAfter);
+  assert.equal(await bootCount(), boots + 1, 'the guest booted once more, not twice');
+  const after = await agentPod('the agent pod Ready again after the reboot');
+  assert.equal(after.metadata?.uid, agent.metadata?.uid);
+  // Once for the kill, once for the reboot.
+  assert.ok(
+    (after.status?.containerStatuses?.[0]?.restartCount ?? 0) >= restarts + 2,
+    'restarted by the kubelet',
+  );
+  const bootedAt = Number((await real.sh('echo $(( $(date +%s) - $(cut -d. -f1 /proc/uptime) ))')).trim());
+  const log = (await real.sh('cat /var/lib/testbed-e2e/slow')).trim().split('\n');
+  const end = Number(log.find((l) => l.startsWith('end'))?.split(' ')[1]);
+  assert.ok(
+    end <= bootedAt,
+    `the slow pod's preStop hook ran to its end before the reboot: ${log.join(' | ')}`,
+  );
 });
