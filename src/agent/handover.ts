@@ -52,10 +52,11 @@ export class Handover {
 
   /** Our turn: takes a slot, naming the next in line in the same write. The entry if taken. */
   async acquire(snap: Snapshot, waiters?: Waiter[]): Promise<LockEntry | undefined> {
+    const line = waiters ?? (await this.waitersToName(snap, true));
     const outcome = await this.d.lock.acquire(this.s.nodeId, snap.node.unschedulable, {
       zone: snap.zone,
-      waiters: waiters ?? (await this.waitersToName(snap, true)),
-      wake: this.wake,
+      waiters: line,
+      wake: this.wakeOnce(line),
     });
     if (outcome.ok) return outcome.entry;
     this.report.lostRace(outcome.reason);
@@ -91,7 +92,7 @@ export class Handover {
       const names = nameNext(waiters, holders, snap.queue.zones, this.s);
       // As the store does: names written where nobody was named wake nobody (all of them watch).
       const newlyNamed = names.filter((n) => !snap.queue.next.includes(n));
-      if (snap.queue.next.length > 0 && newlyNamed.length > 0) await this.wake(newlyNamed);
+      if (snap.queue.next.length > 0 && newlyNamed.length > 0) await this.wakeOnce(waiters)(newlyNamed);
       if (!(await lock.name(names, snap.lockVersion))) this.report.lineMoved();
     } else this.report.notFirst(heads);
     return undefined;
@@ -124,14 +125,22 @@ export class Handover {
   /** Hands our slot back; the same write names who goes next (`listAll`: from a fresh LIST of the waiting). */
   async release(snap: Snapshot, listAll = false): Promise<void> {
     const waiters = listAll ? await this.d.fleet.waiting() : await this.waitersToName(snap, false);
-    await this.d.lock.release(this.s.nodeId, waiters, this.wake);
+    await this.d.lock.release(this.s.nodeId, waiters, this.wakeOnce(waiters));
   }
 
-  /** Marks the turn of nodes about to be named, except ours (we watch the lock already). */
-  private wake = async (nodes: string[]): Promise<void> => {
-    const others = nodes.filter((n) => n !== this.s.nodeId);
-    if (others.length > 0) await this.d.fleet.markTurn(others);
-  };
+  /**
+   * Marks the turn of nodes about to be named: not ours (we watch the lock already), not one the
+   * LIST showed marked, and each once however often a conflict makes the write computed again (the
+   * holders of a wave release together: without this, a wave of 50 marked its nodes over and over).
+   */
+  private wakeOnce(line: Waiter[] | undefined): (nodes: string[]) => Promise<void> {
+    const done = new Set([this.s.nodeId, ...(line ?? []).filter((w) => w.woken).map((w) => w.name)]);
+    return async (nodes) => {
+      const fresh = nodes.filter((n) => !done.has(n));
+      for (const n of fresh) done.add(n);
+      if (fresh.length > 0) await this.d.fleet.markTurn(fresh);
+    };
+  }
 
   /** Our Node is gone: lets our slot go without naming anyone (nobody else would free it). */
   async releaseGone(why: string): Promise<void> {

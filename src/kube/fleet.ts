@@ -28,6 +28,7 @@ export class NodeFleet implements FleetPort {
         name: n.metadata?.name ?? '',
         since: Number.isFinite(since) ? since : 0,
         zone: labels[this.zoneLabel] ?? '',
+        ...(n.metadata?.annotations?.[TURN_ANNOTATION] !== undefined ? { woken: true } : {}),
       };
     });
   }

@@ -34,6 +34,8 @@ export interface Waiter {
   name: string;
   since: number;
   zone: string;
+  /** Its turn is marked already (TURN_ANNOTATION): it watches the lock, nobody need wake it again. */
+  woken?: boolean;
 }
 
 export interface ZoneRule {

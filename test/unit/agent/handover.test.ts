@@ -206,6 +206,17 @@ test('a wave named at once with its spare: the first named takes its slot and le
   assert.deepEqual(world.turnsMarked, [], 'nobody newly named: nobody to wake');
 });
 
+test('a node the LIST shows woken already is not marked again', async () => {
+  const { world, clock } = inLineWith('{"next":["n1"],"zones":{}}');
+  world.otherWaiters = [
+    { name: 'n3', since: 1, zone: '', woken: true },
+    { name: 'n4', since: 2, zone: '' },
+  ];
+  assert.equal((await agent(world, clock).reconcileOnce()).step.action, 'acquire');
+  assert.match(world.queue ?? '', /"next":\["n3","n4"\]/);
+  assert.deepEqual(world.turnsMarked, ['n4']);
+});
+
 test('names written where nobody was named wake nobody: every waiting node watches the lock then', async () => {
   const { world, clock } = inLineWith(undefined);
   world.otherWaiters = [
