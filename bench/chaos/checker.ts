@@ -57,8 +57,11 @@ export class InvariantChecker {
   private readonly lastHeld = new Map<string, number>();
   lockRaw: string | undefined;
   lockExists = true;
-  /** Nodes an operator cordoned (the harness), and whether the watch showed the cordon yet: it must stay. */
-  readonly operatorCordoned = new Map<string, boolean>();
+  /**
+   * Nodes an operator cordoned (the harness): 'sent' until the watch shows the cordon, 'seen' from
+   * then on (it must stay), 'releasing' once the operator uncordons it, until the watch shows that.
+   */
+  readonly operatorCordoned = new Map<string, 'sent' | 'seen' | 'releasing'>();
   /**
    * Nodes a fault deletes and recreates: exempt from "not Ready" until kwok reports the new object
    * Ready ('deleted': the watch showed the old one go).
@@ -145,9 +148,13 @@ export class InvariantChecker {
     }
   }
 
-  /** The operator uncordons a node they cordoned: from now its cordon is nobody's to keep. */
+  /**
+   * The operator uncordons a node they cordoned: the cordon stays theirs (not an agent's disruption)
+   * until the watch shows the uncordon, which a control-plane fault may delay by a minute (chaos
+   * seed 2112 counted such a cordon against the agents before this).
+   */
   releaseOperatorCordon(node: string): void {
-    this.operatorCordoned.delete(node);
+    if (this.operatorCordoned.has(node)) this.operatorCordoned.set(node, 'releasing');
   }
 
   disrupted(): string[] {
@@ -176,14 +183,11 @@ export class InvariantChecker {
       cycle: n.metadata?.annotations?.[CYCLE_ANNOTATION],
     };
     if (view.ready && this.recreated.get(name) === 'deleted') this.recreated.delete(name);
-    if (this.operatorCordoned.has(name)) {
-      if (view.cordoned) this.operatorCordoned.set(name, true);
-      else if (this.operatorCordoned.get(name) && !this.recreated.has(name))
-        this.violate(
-          'an operator cordon is never undone',
-          `${name} uncordoned while cordoned by the operator`,
-        );
-    }
+    const operator = this.operatorCordoned.get(name);
+    if (operator === 'releasing' && !view.cordoned) this.operatorCordoned.delete(name);
+    else if (operator === 'sent' && view.cordoned) this.operatorCordoned.set(name, 'seen');
+    else if (operator === 'seen' && !view.cordoned && !this.recreated.has(name))
+      this.violate('an operator cordon is never undone', `${name} uncordoned while cordoned by the operator`);
     this.nodes.set(name, view);
     this.measure();
   }

@@ -522,7 +522,7 @@ export class FaultInjector {
     if (!node) return;
     const ms = rng.int(30_000, 180_000);
     this.record('operator-cordon', node, `for ${ms} ms`);
-    checker.operatorCordoned.set(node, false);
+    checker.operatorCordoned.set(node, 'sent');
     await this.persist(() =>
       this.core.patchNode({ name: node, body: { spec: { unschedulable: true } } }, mergePatch),
     );

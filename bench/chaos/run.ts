@@ -3,7 +3,7 @@
  * and faults at random (seeded) for a fault period per setting; then a settle period and the end
  * checks. The invariants are checked throughout (checker.ts). See docs/reliability.md.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -95,9 +95,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const started = Date.now();
   const loads: number[] = [];
   const loadTimer = setInterval(() => loads.push(loadavg()[0]!), 5000);
-  const dir = join(tmpdir(), 'kured-ts-chaos');
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+  // A directory of its own: two runs at once (make chaos beside make test) must not share one.
+  const dir = mkdtempSync(join(tmpdir(), 'kured-ts-chaos-'));
   log(`chaos: seed ${o.seed}, ${o.nodes} nodes, logs in ${dir}`);
   const cluster = await startCluster({ nodes: o.nodes, rebootDelayMs: o.rebootDelayMs ?? 2000, log });
   const phases: PhaseReport[] = [];
