@@ -4,7 +4,7 @@
  * is idempotent and writes the cycle annotation *before* the change it announces, so a kill at any
  * instant leaves the cluster in a state the next decision continues from.
  */
-import { CYCLE_ANNOTATION, type Cycle, serializeCycle } from '../core/cycle.ts';
+import { CYCLE_ANNOTATION, type Cycle, IN_CYCLE_LABEL, inCycleLabel, serializeCycle } from '../core/cycle.ts';
 import {
   appendHistory,
   type CycleRecord,
@@ -122,6 +122,14 @@ export class Actions {
       case 'nodeGone':
         if (step.release) await this.handover.releaseGone('our Node was deleted');
         throw snap.gone;
+      case 'reclaim': {
+        // The entry first, the new uid second: a kill in between puts back nothing twice.
+        const uid = snap.observation.lock.uid!;
+        if (step.putBack) await this.handover.putBack(snap, cycle!);
+        await this.writeCycle({ ...cycle!, lockUid: uid });
+        this.report.lockReclaimed(step.putBack, uid);
+        return false;
+      }
     }
   }
 
@@ -197,8 +205,15 @@ export class Actions {
    */
   private async begin(entry: LockEntry, snap: Snapshot): Promise<void> {
     const since = this.iso();
+    const lockUid = snap.observation.lock.uid;
     await this.writeCycle(
-      { phase: 'draining', cordonedByUs: !entry.metadata.unschedulable, since, started: since },
+      {
+        phase: 'draining',
+        cordonedByUs: !entry.metadata.unschedulable,
+        since,
+        started: since,
+        ...(lockUid ? { lockUid } : {}),
+      },
       {
         labels: { [WAITING_LABEL]: null },
         extra: {
@@ -407,16 +422,17 @@ export class Actions {
 
   /**
    * `extra` annotations, labels and the cordon ride on the same patch (all or nothing): the history
-   * entry of a cycle is written with its end, the uncordon with "back".
+   * entry of a cycle is written with its end, the uncordon with "back". The in-cycle label follows
+   * the cycle in the same write.
    */
   private writeCycle(
     cycle: Cycle | undefined,
     also: NodeChange & { extra?: Record<string, string | null> } = {},
   ): Promise<unknown> {
-    const { extra, ...change } = also;
+    const { extra, labels, ...change } = also;
     return this.d.node.setAnnotations(
       { ...extra, [CYCLE_ANNOTATION]: cycle ? serializeCycle(cycle) : null },
-      change,
+      { ...change, labels: { ...labels, [IN_CYCLE_LABEL]: inCycleLabel(cycle) } },
     );
   }
 

@@ -29,6 +29,8 @@ export interface Observation {
   readonly lock: {
     /** Our unexpired entry in the lock, if we hold it. */
     readonly mine: LockEntry | undefined;
+    /** The lock DaemonSet's uid (a cycle records it: another one means the DaemonSet was recreated). */
+    readonly uid?: string;
     /** Could we take a slot now? (free slot, zone rule, no manual stop, readable) */
     readonly acquirable: boolean;
     /** Who holds it, in words. */
@@ -136,7 +138,12 @@ export type Step =
   /** The cycle is over: remove its annotation. */
   | { action: 'forget' }
   /** Our Node was deleted: let the lock go if we hold it (nobody else would); the turn then fails. */
-  | { action: 'nodeGone'; release: boolean };
+  | { action: 'nodeGone'; release: boolean }
+  /**
+   * The lock's DaemonSet was deleted and created again during our cycle (its uid is not the one
+   * the cycle recorded): put our entry back if the new lock lacks it (`putBack`), record the new uid.
+   */
+  | { action: 'reclaim'; putBack: boolean };
 
 /**
  * The step, and when to look again if nothing wakes the agent earlier (a watch, the sentinel, the
@@ -162,6 +169,7 @@ const PROGRESS: ReadonlySet<Step['action']> = new Set([
   'adoptLock',
   'forget',
   'nodeGone',
+  'reclaim',
 ]);
 
 export function decide(o: Observation, p: Policy): Decision {
@@ -276,6 +284,11 @@ function takeTurn(o: Observation, p: Policy): Step {
 function continueCycle(o: Observation, cycle: Cycle, p: Policy): Step {
   const now = o.now.getTime();
   const stillCordonedByUs = cycle.cordonedByUs && o.node.unschedulable;
+  // Holding a slot in a lock object that is gone: the new one has forgotten us, not released us
+  // (an operator's release leaves the uid as it was). Taken back first, whatever the phase.
+  const recreated = cycle.lockUid !== undefined && o.lock.uid !== undefined && cycle.lockUid !== o.lock.uid;
+  if (recreated && cycle.phase !== 'backoff' && !o.lock.unreadable)
+    return { action: 'reclaim', putBack: !o.lock.mine };
   switch (cycle.phase) {
     case 'draining':
       // Lost the lock before rebooting (TTL, removed by hand): stop disrupting this node.

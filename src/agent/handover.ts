@@ -3,6 +3,7 @@
  * removing a ghost holder, naming, acquiring and releasing: every write of the lock an agent makes
  * goes through here, each conditional on what was read (src/core/lock/ has the formats).
  */
+import type { Cycle } from '../core/cycle.ts';
 import { type LockEntry, liveEntries } from '../core/lock/codec.ts';
 import { NAMED_GRACE_MS, nameNext, pickNext, type Waiter } from '../core/lock/queue.ts';
 import type { Clock, FleetPort, LockPort } from '../core/ports.ts';
@@ -50,13 +51,19 @@ export class Handover {
     return namedSuffice ? undefined : this.d.fleet.waiting();
   }
 
-  /** Our turn: takes a slot, naming the next in line in the same write. The entry if taken. */
+  /**
+   * Our turn: takes a slot, naming the next in line in the same write. The entry if taken. Nodes
+   * still in a cycle of a lock DaemonSet since recreated count as holders, and go back in the lock.
+   */
   async acquire(snap: Snapshot, waiters?: Waiter[]): Promise<LockEntry | undefined> {
     const line = waiters ?? (await this.waitersToName(snap, true));
+    const uid = snap.observation.lock.uid;
+    const forgotten = uid && this.d.fleet.hasLine !== false ? await this.d.fleet.forgotten(uid) : [];
     const outcome = await this.d.lock.acquire(this.s.nodeId, snap.node.unschedulable, {
       zone: snap.zone,
       waiters: line,
       wake: this.wakeOnce(line),
+      forgotten,
     });
     if (outcome.ok) return outcome.entry;
     this.report.lostRace(outcome.reason);
@@ -140,6 +147,12 @@ export class Handover {
       for (const n of fresh) done.add(n);
       if (fresh.length > 0) await this.d.fleet.markTurn(fresh);
     };
+  }
+
+  /** The lock's DaemonSet was recreated during our cycle: our entry back in it (see IN_CYCLE_LABEL). */
+  async putBack(snap: Snapshot, cycle: Cycle): Promise<void> {
+    const holder = { nodeID: this.s.nodeId, unschedulable: !cycle.cordonedByUs, zone: snap.zone };
+    await this.d.lock.putBack(holder);
   }
 
   /** Our Node is gone: lets our slot go without naming anyone (nobody else would free it). */

@@ -56,7 +56,7 @@ export class Observer {
 
   async look(given: Partial<Pick<Observation, 'gate' | 'gateAskedAt' | 'preflight'>>): Promise<Snapshot> {
     const { d, s } = this;
-    const [read, { value: lock, queue, pause, resourceVersion }, rebootRequired] = await Promise.all([
+    const [read, { value: lock, queue, pause, resourceVersion, uid }, rebootRequired] = await Promise.all([
       d.node.read().catch((err: unknown) => {
         if (err instanceof NodeGone) return err;
         throw err;
@@ -109,6 +109,7 @@ export class Observer {
         },
         lock: {
           mine,
+          ...(uid ? { uid } : {}),
           acquirable,
           holders: paused ? `kured-ts pause (${describePause(pause)})` : describeHolders(lock, now),
           stopped: paused || lock.form === 'manual' || lock.form === 'malformed',

@@ -99,6 +99,17 @@ export class Reporter {
       `Removed the lock entry of node ${holder}, which does not exist`,
     );
   }
+  /** The lock's DaemonSet was recreated during our cycle: `putBack`, our entry written back in it. */
+  lockReclaimed(putBack: boolean, uid: string): void {
+    this.d.logger.warn({ putBack, lockUid: uid }, 'the lock DaemonSet was recreated during our cycle');
+    if (putBack)
+      this.d.events.record(
+        'Warning',
+        'LockReclaimed',
+        'Lock',
+        'The reboot lock was recreated during this reboot cycle; the node took its slot back',
+      );
+  }
   releasedGone(why: string): void {
     this.d.logger.warn({ why }, 'released the lock');
   }
@@ -327,5 +338,7 @@ function describeStep(step: Step): string {
       return 'reboot cycle over';
     case 'nodeGone':
       return step.release ? 'our Node was deleted; releasing the lock' : 'our Node does not exist';
+    case 'reclaim':
+      return 'the lock DaemonSet was recreated during our cycle; taking our slot back';
   }
 }

@@ -6,6 +6,15 @@
 export const CYCLE_ANNOTATION = 'kured-ts.dev/reboot-cycle';
 
 /**
+ * On a node in its cycle with the lock (every phase but backoff): the uid of the lock's DaemonSet
+ * the slot was taken in. The lock lives only in that object's annotation: deleted and created again
+ * (`helm uninstall` and `install` during a rollout), it comes back empty. A node about to take a
+ * slot lists the nodes whose label names another uid and counts them as holders (and puts them back
+ * in the lock), so that nodes still down are never forgotten.
+ */
+export const IN_CYCLE_LABEL = 'kured-ts.dev/in-cycle';
+
+/**
  * settling: back on a new boot and uncordoned, holding the lock until the node is healthy;
  * releasing: healthy, holding the lock for --lock-release-delay (without one, settling releases).
  */
@@ -33,6 +42,8 @@ export interface Cycle {
   drainFailed?: string;
   /** rebooting: why the reboot request failed; the next decision gives the attempt up. */
   rebootFailed?: string;
+  /** The lock DaemonSet's uid when the slot was taken (IN_CYCLE_LABEL); another one means it was recreated. */
+  lockUid?: string;
   /** When the lock was taken (RFC 3339): the cycle's start in the node's history. */
   started?: string;
   /** Set once drained: how long cordon and evictions took. */
@@ -67,4 +78,9 @@ export function parseCycle(raw: string | undefined, now: Date): Cycle | undefine
 
 export function serializeCycle(c: Cycle): string {
   return JSON.stringify(c);
+}
+
+/** The IN_CYCLE_LABEL value a cycle's writes carry: the lock's uid while it holds a slot, else none. */
+export function inCycleLabel(c: Cycle | undefined): string | null {
+  return c && c.phase !== 'backoff' && c.lockUid ? c.lockUid : null;
 }

@@ -87,8 +87,11 @@ export function recordOf(
 }
 
 /** The history fields a cycle carries from phase to phase. */
-export function carried(c: Cycle): Pick<Cycle, 'started' | 'drainSeconds' | 'rebootSeconds' | 'silences'> {
+export function carried(
+  c: Cycle,
+): Pick<Cycle, 'started' | 'drainSeconds' | 'rebootSeconds' | 'silences' | 'lockUid'> {
   return {
+    ...(c.lockUid !== undefined ? { lockUid: c.lockUid } : {}),
     ...(c.silences !== undefined ? { silences: c.silences } : {}),
     ...(c.started !== undefined ? { started: c.started } : {}),
     ...(c.drainSeconds !== undefined ? { drainSeconds: c.drainSeconds } : {}),

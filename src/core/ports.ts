@@ -3,7 +3,7 @@
  * memory for unit tests (test/unit/fakes). Nothing here imports @kubernetes/client-node.
  */
 import type { Cycle } from './cycle.ts';
-import type { AcquireOutcome, LockEntry, LockValue } from './lock/codec.ts';
+import type { AcquireOutcome, Forgotten, LockEntry, LockValue } from './lock/codec.ts';
 import type { Queue, Waiter } from './lock/queue.ts';
 
 /** Time, injectable so unit tests run on a fake clock. */
@@ -114,6 +114,8 @@ export interface LockRead {
   value: LockValue;
   queue: Queue;
   resourceVersion: string;
+  /** The lock DaemonSet's uid: another one than a cycle recorded means it was deleted and created again. */
+  uid: string;
   /** The `kured-ts pause` record beside the lock (absent: not paused). */
   pause?: import('./lock/pause.ts').ParsedPause;
 }
@@ -125,6 +127,8 @@ export interface AcquireOptions {
   waiters?: Waiter[];
   /** Wakes the nodes about to be named (not named before), before the write that names them. */
   wake?: (nodes: string[]) => Promise<void>;
+  /** Holders the lock forgot (a recreated DaemonSet): counted, and put back by the same write. */
+  forgotten?: readonly Forgotten[];
 }
 
 /** The cluster-wide lock (kured's DaemonSet annotation) and its hand-over (src/core/lock/queue.ts). */
@@ -140,6 +144,11 @@ export interface LockPort {
   name(next: string[], basis: string): Promise<boolean>;
   /** Removes these entries (ghosts) if still there as read; returns the nodes removed. */
   remove(entries: LockEntry[]): Promise<string[]>;
+  /**
+   * Puts a holder the lock forgot back in it (our own entry, after the DaemonSet was recreated during
+   * our cycle), whatever --concurrency says; false when the lock is an operator's stop or unreadable.
+   */
+  putBack(holder: Forgotten): Promise<boolean>;
 }
 
 /** The other nodes, as far as the hand-over needs them. */
@@ -154,6 +163,11 @@ export interface FleetPort {
   dropWaiting(node: string): Promise<void>;
   /** Marks these nodes' turn on their own Node (TURN_ANNOTATION): their Node watch wakes them. */
   markTurn(nodes: string[]): Promise<void>;
+  /**
+   * The nodes in a cycle whose slot was taken in another lock DaemonSet than `lockUid` (one
+   * metadata-only LIST by IN_CYCLE_LABEL, src/core/cycle.ts): holders a recreated lock forgot.
+   */
+  forgotten(lockUid: string): Promise<Forgotten[]>;
 }
 
 /**

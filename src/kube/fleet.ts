@@ -1,4 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
+import { CYCLE_ANNOTATION, IN_CYCLE_LABEL, parseCycle } from '../core/cycle.ts';
+import type { Forgotten } from '../core/lock/codec.ts';
 import { TURN_ANNOTATION, WAITING_LABEL, type Waiter } from '../core/lock/queue.ts';
 import type { FleetPort } from '../core/ports.ts';
 import { type Kube, paths } from './client.ts';
@@ -29,6 +31,22 @@ export class NodeFleet implements FleetPort {
         since: Number.isFinite(since) ? since : 0,
         zone: labels[this.zoneLabel] ?? '',
         ...(n.metadata?.annotations?.[TURN_ANNOTATION] !== undefined ? { woken: true } : {}),
+      };
+    });
+  }
+
+  async forgotten(lockUid: string): Promise<Forgotten[]> {
+    if (!this.hasLine) return [];
+    // Filtered by the API server: only nodes in a cycle of another lock object, nearly always none.
+    const labelSelector = `${IN_CYCLE_LABEL},${IN_CYCLE_LABEL}!=${lockUid}`;
+    const list = await this.kube.listMetadata(paths.nodes, { labelSelector });
+    return (list.items ?? []).map((n) => {
+      const cycle = parseCycle(n.metadata?.annotations?.[CYCLE_ANNOTATION], new Date());
+      return {
+        nodeID: n.metadata?.name ?? '',
+        // Its entry's metadata: was it unschedulable before us (then it is not ours to uncordon)?
+        unschedulable: cycle ? !cycle.cordonedByUs : false,
+        zone: n.metadata?.labels?.[this.zoneLabel] ?? '',
       };
     });
   }

@@ -3,10 +3,12 @@ import type { Config } from '../core/config.ts';
 import {
   type AcquireOutcome,
   acquire,
+  type Forgotten,
   type LockEntry,
   type LockValue,
   liveEntries,
   parseLock,
+  putBack,
   release,
 } from '../core/lock/codec.ts';
 import { PAUSE_ANNOTATION, parsePause, pendingManualLock } from '../core/lock/pause.ts';
@@ -91,6 +93,7 @@ export class DaemonSetLock {
       value: parseLock(annotations[this.settings.annotation]),
       queue: parseQueue(annotations[QUEUE_ANNOTATION]),
       resourceVersion: ds.metadata?.resourceVersion ?? '',
+      uid: ds.metadata?.uid ?? '',
       // `kured-ts pause` beside the lock: read with it, so honouring it costs no request.
       pause: parsePause(annotations[PAUSE_ANNOTATION]),
     };
@@ -113,15 +116,24 @@ export class DaemonSetLock {
   async acquire(nodeID: string, unschedulable: boolean, opts: AcquireOptions): Promise<AcquireOutcome> {
     return this.update<AcquireOutcome>(opts.wake, ({ value, queue }) => {
       const { maxZones } = this.settings;
+      const forgotten = opts.forgotten ?? [];
+      const known = { ...queue.zones, ...Object.fromEntries(forgotten.map((f) => [f.nodeID, f.zone])) };
       const outcome = acquire(value, {
         nodeID,
         unschedulable,
         ...this.limits(),
-        ...(maxZones > 0 ? { zone: { mine: opts.zone, holders: queue.zones, maxZones } } : {}),
+        forgotten,
+        ...(maxZones > 0 ? { zone: { mine: opts.zone, holders: known, maxZones } } : {}),
       });
-      if (!outcome.ok) return { write: false, result: outcome };
-      const holders = [...new Set([...this.holders(value), nodeID])];
-      const zones = holderZones(queue.zones, holders, { name: nodeID, zone: opts.zone });
+      const others = [...this.holders(value), ...forgotten.map((f) => f.nodeID)];
+      if (!outcome.ok) {
+        // No slot for us, but the forgotten holders go back in the lock: the next look sees it full.
+        if (outcome.annotation === undefined) return { write: false, result: outcome };
+        const zones = holderZones(known, others);
+        return { write: { lock: outcome.annotation, queue: { ...queue, zones } }, result: outcome };
+      }
+      const holders = [...new Set([...others, nodeID])];
+      const zones = holderZones(known, holders, { name: nodeID, zone: opts.zone });
       const next = opts.waiters
         ? nameNext(opts.waiters, holders, zones, this.settings)
         : queue.next.filter((n) => n !== nodeID);
@@ -173,6 +185,15 @@ export class DaemonSetLock {
       if (isConflict(err)) return false;
       throw err;
     }
+  }
+
+  async putBack(holder: Forgotten): Promise<boolean> {
+    return this.update<boolean>(undefined, ({ value, queue }) => {
+      const lock = putBack(value, [holder], this.limits());
+      if (lock === false) return { write: false, result: false };
+      const zones = { ...queue.zones, [holder.nodeID]: holder.zone };
+      return { write: { lock, queue: { ...queue, zones } }, result: true };
+    });
   }
 
   /**

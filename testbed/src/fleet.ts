@@ -74,9 +74,13 @@ export class Fleet {
   /**
    * Creates the DaemonSet that carries the lock, as the chart would: the DaemonSet controller creates
    * its pod on every node (kwok plays them; the agents themselves run as host processes). Resolves once
-   * every node's pod is Ready, so the controller's status writes are done before agents take the lock.
+   * every node's pod is Ready, so the controller's status writes are done before agents take the lock
+   * (`ready: false`: at once, as `helm install` does while a node is down).
    */
-  async createLockDaemonSet(annotations: Record<string, string> = {}): Promise<void> {
+  async createLockDaemonSet(
+    annotations: Record<string, string> = {},
+    { ready = true }: { ready?: boolean } = {},
+  ): Promise<void> {
     const apps = this.cluster.kubeConfig().makeApiClient(AppsV1Api);
     const labels = { app: this.opts.dsName };
     const { dsName: name, dsNamespace: namespace } = this.opts;
@@ -101,6 +105,7 @@ export class Fleet {
       },
     });
     this.createdLockDaemonSet = true;
+    if (!ready) return;
     // The controllers create, bind and start one pod per node: 30 s, and 100 ms per node beyond 100.
     const timeoutMs = scaledTimeoutMs(30_000, this.cluster.nodes.length, 100);
     await pollUntil(

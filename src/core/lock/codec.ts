@@ -115,18 +115,32 @@ export function describeHolders(value: LockValue, now: Date): string {
   return live.length ? live.map((e) => e.nodeID).join(',') : 'nobody';
 }
 
+/**
+ * A node in its reboot cycle that the lock does not name: its slot was taken in a lock DaemonSet
+ * since deleted and created again (src/core/cycle.ts, IN_CYCLE_LABEL). It still holds a slot.
+ */
+export interface Forgotten {
+  nodeID: string;
+  /** Was it unschedulable before its cycle (its entry's metadata)? */
+  unschedulable: boolean;
+  zone: string;
+}
+
 export interface AcquireRequest {
   nodeID: string;
   unschedulable: boolean;
   concurrency: number;
   ttlMs: number;
   now: Date;
-  /** The zone rule (--max-zones > 0): our zone and the holders' recorded zones. */
+  /** The zone rule (--max-zones > 0): our zone and the holders' recorded zones (the forgotten's included). */
   zone?: { mine: string; holders: Record<string, string>; maxZones: number };
+  /** Holders the lock forgot: they count, and are put back in the lock by the same write. */
+  forgotten?: readonly Forgotten[];
 }
 export type AcquireOutcome =
   | { ok: true; annotation: string; entry: LockEntry }
-  | { ok: false; reason: string };
+  /** `annotation`: the lock with the forgotten holders put back, to be written all the same. */
+  | { ok: false; reason: string; annotation?: string };
 
 /**
  * The annotation after `nodeID` takes a slot, or why it cannot. Expired entries are dropped, the
@@ -137,11 +151,13 @@ export function acquire(value: LockValue, req: AcquireRequest): AcquireOutcome {
   if (value.form === 'manual' || value.form === 'malformed') {
     return { ok: false, reason: `lock held by ${describeHolders(value, req.now)}` };
   }
-  const live = liveEntries(value, req.now);
+  const back = missing(value, req.forgotten ?? [], req).filter((e) => e.nodeID !== req.nodeID);
+  const live = [...liveEntries(value, req.now), ...back];
   const mine = live.find((e) => e.nodeID === req.nodeID);
   if (mine) return { ok: true, annotation: serialize(live, req.concurrency), entry: mine };
+  const putBack = back.length > 0 ? { annotation: serialize(live, req.concurrency) } : {};
   if (live.length >= req.concurrency) {
-    return { ok: false, reason: `lock held by ${live.map((e) => e.nodeID).join(',')}` };
+    return { ok: false, reason: `lock held by ${live.map((e) => e.nodeID).join(',')}`, ...putBack };
   }
   if (req.zone) {
     const active = activeZones(
@@ -150,16 +166,50 @@ export function acquire(value: LockValue, req: AcquireRequest): AcquireOutcome {
     );
     if (!zoneAllows(req.zone.mine, active, req.zone.maxZones)) {
       const zones = [...active].map(zoneName).join(', ');
-      return { ok: false, reason: `lock held in ${zones}; ${zoneName(req.zone.mine)} waits its turn` };
+      return {
+        ok: false,
+        reason: `lock held in ${zones}; ${zoneName(req.zone.mine)} waits its turn`,
+        ...putBack,
+      };
     }
   }
-  const entry: LockEntry = {
-    nodeID: req.nodeID,
-    metadata: { unschedulable: req.unschedulable },
+  const entry = newEntry(req.nodeID, req.unschedulable, req);
+  return { ok: true, annotation: serialize([...live, entry], req.concurrency), entry };
+}
+
+/**
+ * The lock with these forgotten holders put back, whatever --concurrency says (they are disrupted
+ * already); false when there is nothing to add, or the lock is an operator's stop or unreadable.
+ */
+export function putBack(
+  value: LockValue,
+  forgotten: readonly Forgotten[],
+  req: { concurrency: number; ttlMs: number; now: Date },
+): string | false {
+  if (value.form === 'manual' || value.form === 'malformed') return false;
+  const back = missing(value, forgotten, req);
+  return back.length > 0 ? serialize([...liveEntries(value, req.now), ...back], req.concurrency) : false;
+}
+
+/** Entries for the forgotten holders the lock does not show. */
+function missing(
+  value: LockValue,
+  forgotten: readonly Forgotten[],
+  req: { ttlMs: number; now: Date },
+): LockEntry[] {
+  const live = liveEntries(value, req.now);
+  return forgotten
+    .filter((f) => !live.some((e) => e.nodeID === f.nodeID))
+    .map((f) => newEntry(f.nodeID, f.unschedulable, req));
+}
+
+function newEntry(nodeID: string, unschedulable: boolean, req: { ttlMs: number; now: Date }): LockEntry {
+  return {
+    nodeID,
+    metadata: { unschedulable },
     created: goTime(req.now),
     TTL: Math.round(req.ttlMs) * NANOS_PER_MS,
   };
-  return { ok: true, annotation: serialize([...live, entry], req.concurrency), entry };
 }
 
 /**

@@ -156,6 +156,49 @@ test('with others in line: killed before each write, the marks of their turn inc
   }
 });
 
+/** The lock's DaemonSet deleted and created again (empty, a new uid) while the node reboots. */
+class RecreatedDuringReboot extends World {
+  /** Did the new lock name us again before we released it? */
+  reclaimed = false;
+  override rebootNow(): void {
+    super.rebootNow();
+    this.lock = undefined;
+    this.queue = undefined;
+    this.lockUid = 'lock-uid-2';
+  }
+  override spend(): void {
+    super.spend();
+    // Checked after each write: the one before was allowed.
+    queueMicrotask(() => {
+      if (this.lockUid === 'lock-uid-2' && this.lock?.includes('"n1"')) this.reclaimed = true;
+    });
+  }
+}
+
+test('the lock DaemonSet recreated while the node reboots: killed before each write, the slot is taken back, one reboot, released', async () => {
+  const probe = new RecreatedDuringReboot();
+  probe.sentinel = true;
+  let writes = 0;
+  const spend = probe.spend.bind(probe);
+  probe.spend = () => {
+    writes++;
+    spend();
+  };
+  await converge(probe, new FakeClock());
+  assert.ok(probe.reclaimed, 'the slot was never taken back');
+  for (let k = 0; k <= writes; k++) {
+    const world = new RecreatedDuringReboot();
+    world.sentinel = true;
+    world.budget = k;
+    await converge(world, new FakeClock());
+    assert.equal(world.reboots, 1, `kill before write ${k}: ${world.reboots} reboots`);
+    assert.ok(world.reclaimed, `kill before write ${k}: the slot was never taken back`);
+    assert.equal(world.node.unschedulable, false, `kill before write ${k}: left cordoned`);
+    assert.equal(world.lock, undefined, `kill before write ${k}: lock left`);
+    assert.equal(world.node.labels['kured-ts.dev/in-cycle'], undefined, `kill before write ${k}: label left`);
+  }
+});
+
 test('a failed drain uncordons at once, releases the lock without the release delay, and backs off', async () => {
   const world = new World();
   const clock = new FakeClock();

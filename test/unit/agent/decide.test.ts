@@ -42,6 +42,8 @@ interface Row {
   stopped?: boolean;
   /** The lock annotation is malformed. */
   unreadable?: boolean;
+  /** The lock DaemonSet's uid (a cycle records the one its slot was taken in). */
+  lockUid?: string;
   unchangedMs?: number;
   gate?: Observation['gate'];
   /** The gates' verdict was remembered from an earlier turn, asked this long ago. */
@@ -542,6 +544,57 @@ const table: Row[] = [
     policy: { preflight: true },
     expect: { action: 'wait', askPreflight: undefined },
   },
+  // The lock's DaemonSet deleted and created again during a cycle (chaos, lock-daemonset-recreate):
+  // the new lock has forgotten the holder, which takes its slot back before anything else.
+  {
+    when: 'rebooting, the lock DaemonSet recreated without our entry',
+    unschedulable: true,
+    lockUid: 'uid-b',
+    cycle: cycle({ phase: 'rebooting', lockUid: 'uid-a', bootID: 'boot-1', requestedAt: ago(500) }),
+    expect: { action: 'reclaim', putBack: true },
+  },
+  {
+    when: 'back on a new boot, the lock DaemonSet recreated and our entry put back by another node',
+    unschedulable: true,
+    bootID: 'boot-2',
+    lockUid: 'uid-b',
+    mine: mine(),
+    cycle: cycle({ phase: 'rebooting', lockUid: 'uid-a', bootID: 'boot-1', requestedAt: ago(500) }),
+    expect: { action: 'reclaim', putBack: false },
+  },
+  {
+    when: 'settling, the lock DaemonSet recreated: taken back, not read as an operator release',
+    lockUid: 'uid-b',
+    cycle: cycle({ phase: 'settling', lockUid: 'uid-a' }),
+    expect: { action: 'reclaim', putBack: true },
+  },
+  {
+    when: 'settling, our entry gone from the same lock DaemonSet: an operator released it',
+    lockUid: 'uid-a',
+    cycle: cycle({ phase: 'settling', lockUid: 'uid-a' }),
+    expect: { action: 'forget' },
+  },
+  {
+    when: 'draining, the lock DaemonSet recreated with a malformed lock: wait for the fix',
+    unschedulable: true,
+    unreadable: true,
+    lockUid: 'uid-b',
+    cycle: cycle({ phase: 'draining', lockUid: 'uid-a' }),
+    expect: { action: 'wait', phase: 'draining', reason: 'unreadable' },
+  },
+  {
+    when: 'backing off, the lock DaemonSet recreated: no slot to take back',
+    rebootRequired: true,
+    lockUid: 'uid-b',
+    cycle: cycle({ phase: 'backoff', lockUid: 'uid-a', until: ago(1) }),
+    expect: { action: 'forget' },
+  },
+  {
+    when: 'a cycle from before the uid was recorded: as before',
+    lockUid: 'uid-b',
+    cycle: cycle({ phase: 'settling' }),
+    expect: { action: 'forget' },
+  },
 ];
 
 for (const row of table) {
@@ -559,6 +612,7 @@ for (const row of table) {
       },
       lock: {
         mine: row.mine,
+        ...(row.lockUid ? { uid: row.lockUid } : {}),
         acquirable: row.acquirable ?? true,
         holders: 'n2',
         stopped: row.stopped ?? row.unreadable ?? false,

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { Agent } from '../../../src/agent/agent.ts';
 import type { AgentSettings } from '../../../src/agent/settings.ts';
+import { liveEntries, parseLock } from '../../../src/core/lock/codec.ts';
 import { type Gate, NodeGone } from '../../../src/core/ports.ts';
 import { FakeClock, plainSettings, ports, World } from '../support/fakes.ts';
 
@@ -59,6 +60,21 @@ for (const form of ['single', 'multi'] as const) {
     assert.ok(world.events.includes('GhostLockRemoved'));
   });
 }
+
+test('a node still in its cycle of a recreated lock DaemonSet counts as a holder, and goes back in the lock', async () => {
+  const world = new World();
+  world.sentinel = true;
+  // n2 took its slot in a lock DaemonSet since deleted and created again: the new lock is empty.
+  world.inCycleElsewhere = [{ nodeID: 'n2', unschedulable: false, zone: '' }];
+  const a = agent(world);
+  for (let i = 0; i < 6; i++) await a.reconcileOnce();
+  assert.equal(world.node.unschedulable, false, 'n1 cordoned while n2 is down');
+  assert.equal(world.node.annotations['kured-ts.dev/reboot-cycle'], undefined);
+  assert.deepEqual(
+    liveEntries(parseLock(world.lock), new Date()).map((e) => e.nodeID),
+    ['n2'],
+  );
+});
 
 test('a holder whose Node exists is not touched, and the manual entry never', async () => {
   for (const lock of [entry('n2'), '{"nodeID":"manual"}']) {

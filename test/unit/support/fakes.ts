@@ -9,8 +9,10 @@ import type { AgentSettings } from '../../../src/agent/settings.ts';
 import {
   type AcquireOutcome,
   acquire,
+  type Forgotten,
   liveEntries,
   parseLock,
+  putBack,
   release,
 } from '../../../src/core/lock/codec.ts';
 import { parsePause } from '../../../src/core/lock/pause.ts';
@@ -83,6 +85,10 @@ export class World {
   otherNodes = new Set<string>(['n2', 'n3']);
   /** The `kured-ts pause` record beside the lock. */
   pause: string | undefined;
+  /** The lock DaemonSet's uid (a new one: deleted and created again). */
+  lockUid = 'lock-uid-1';
+  /** Other nodes in a cycle of another lock DaemonSet than the current one (IN_CYCLE_LABEL). */
+  inCycleElsewhere: Forgotten[] = [];
   sentinel = false;
   /** The node's annotations when the host was asked to reboot. */
   annotationsAtReboot: Record<string, string> | undefined;
@@ -165,6 +171,7 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
       value: parseLock(world.lock),
       queue: parseQueue(world.queue),
       resourceVersion: version(),
+      uid: world.lockUid,
       pause: parsePause(world.pause),
     }),
     acquire: async (nodeID, unschedulable, opts): Promise<AcquireOutcome> => {
@@ -175,7 +182,12 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
         concurrency,
         ttlMs: 0,
         now: clock.now(),
+        ...(opts.forgotten ? { forgotten: opts.forgotten } : {}),
       });
+      if (!out.ok && out.annotation !== undefined) {
+        world.spend();
+        world.lock = out.annotation;
+      }
       if (out.ok) {
         const hs = [...new Set([...holders(), nodeID])];
         const zones = holderZones(queue.zones, hs, { name: nodeID, zone: opts.zone });
@@ -210,6 +222,13 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
       writeQueue({ ...parseQueue(world.queue), next });
       return true;
     },
+    putBack: async (holder) => {
+      const next = putBack(parseLock(world.lock), [holder], { concurrency, ttlMs: 0, now: clock.now() });
+      if (next === false) return false;
+      world.spend();
+      world.lock = next;
+      return true;
+    },
     remove: async (entries) => {
       const gone = liveEntries(parseLock(world.lock), clock.now()).filter((e) =>
         entries.some((g) => g.nodeID === e.nodeID && g.created === e.created),
@@ -230,6 +249,7 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
       return [...own, ...world.otherWaiters];
     },
     exists: async (n) => n === 'n1' || world.otherNodes.has(n),
+    forgotten: async () => [...world.inCycleElsewhere],
     dropWaiting: async (n) => {
       world.spend();
       world.otherWaiters = world.otherWaiters.filter((w) => w.name !== n);

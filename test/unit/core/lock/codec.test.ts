@@ -6,6 +6,7 @@ import {
   goTime,
   liveEntries,
   parseLock,
+  putBack,
   release,
 } from '../../../../src/core/lock/codec.ts';
 
@@ -131,4 +132,69 @@ test('release removes the annotation when nobody is left, else keeps the others'
 test('goTime prints RFC3339Nano the way Go does', () => {
   assert.equal(goTime(new Date('2026-01-02T03:04:05.000Z')), '2026-01-02T03:04:05Z');
   assert.equal(goTime(new Date('2026-01-02T03:04:05.120Z')), '2026-01-02T03:04:05.12Z');
+});
+
+// A lock DaemonSet recreated during a rollout comes back empty: holders still in their cycle
+// (src/core/cycle.ts, IN_CYCLE_LABEL) count, and the write that finds them puts them back.
+const forgottenB = { nodeID: 'node-b', unschedulable: true, zone: 'z1' };
+
+test('a forgotten holder fills the slot: no slot for us, the lock to write names it again', () => {
+  const out = acquire({ form: 'none' }, { ...req('node-a'), forgotten: [forgottenB] });
+  assert.equal(out.ok, false);
+  assert.ok(!out.ok && out.annotation);
+  const back = liveEntries(parseLock(!out.ok ? out.annotation : undefined), NOW);
+  assert.deepEqual(
+    back.map((e) => [e.nodeID, e.metadata.unschedulable]),
+    [['node-b', true]],
+  );
+});
+
+test('a forgotten holder beside a free slot: we take it, and the same write puts it back', () => {
+  const out = acquire({ form: 'none' }, { ...req('node-a', 2), forgotten: [forgottenB] });
+  assert.ok(out.ok);
+  assert.deepEqual(
+    liveEntries(parseLock(out.annotation), NOW).map((e) => e.nodeID),
+    ['node-b', 'node-a'],
+  );
+});
+
+test('a forgotten holder the lock already names, or ourselves, changes nothing', () => {
+  const withB = acquire({ form: 'none' }, req('node-b', 2));
+  assert.ok(withB.ok);
+  const out = acquire(parseLock(withB.annotation), { ...req('node-a', 2), forgotten: [forgottenB] });
+  assert.ok(out.ok);
+  assert.equal(liveEntries(parseLock(out.annotation), NOW).length, 2);
+  const self = acquire({ form: 'none' }, { ...req('node-b'), forgotten: [forgottenB] });
+  assert.ok(self.ok);
+});
+
+test('the zone rule counts a forgotten holder in its zone', () => {
+  const out = acquire(
+    { form: 'none' },
+    {
+      ...req('node-a', 3),
+      forgotten: [forgottenB],
+      zone: { mine: 'z2', holders: { 'node-b': 'z1' }, maxZones: 1 },
+    },
+  );
+  assert.ok(!out.ok);
+  assert.match(out.reason, /z1/);
+  assert.ok(out.annotation, 'the forgotten holder is put back all the same');
+});
+
+test('putBack adds a holder whatever the concurrency, never into a manual stop or an unreadable lock', () => {
+  const full = acquire({ form: 'none' }, req('node-a'));
+  assert.ok(full.ok);
+  const both = putBack(parseLock(full.annotation), [forgottenB], { concurrency: 1, ttlMs: 0, now: NOW });
+  assert.ok(both !== false);
+  assert.deepEqual(
+    liveEntries(parseLock(both), NOW).map((e) => e.nodeID),
+    ['node-a', 'node-b'],
+  );
+  assert.equal(putBack(parseLock(both), [forgottenB], { concurrency: 1, ttlMs: 0, now: NOW }), false);
+  assert.equal(
+    putBack(parseLock('{"nodeID":"manual"}'), [forgottenB], { concurrency: 1, ttlMs: 0, now: NOW }),
+    false,
+  );
+  assert.equal(putBack(parseLock('{'), [forgottenB], { concurrency: 1, ttlMs: 0, now: NOW }), false);
 });
