@@ -105,7 +105,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const kc = cluster.kubeConfig();
     const token = await agentIdentity(cluster);
     const rng = new Rng(o.seed);
-    slowExits = new SlowExits(kc, rng);
+    const workloads = new SlowExits(kc, rng);
+    slowExits = workloads;
     const budgets = await createWorkloads(cluster, o.nodes);
     for (const setting of o.settings) {
       phases.push(
@@ -114,6 +115,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           kc,
           token,
           budgets,
+          workloads,
           rng,
           setting,
           o,
@@ -143,6 +145,7 @@ async function runPhase(
   kc: ReturnType<Cluster['kubeConfig']>,
   token: string,
   budgets: Budget[],
+  workloads: SlowExits,
   rng: Rng,
   setting: Setting,
   o: ChaosOptions,
@@ -219,6 +222,7 @@ async function runPhase(
     t0,
     rebooting,
     skip: new Set(o.skip ?? []),
+    workloadPods: (node) => workloads.podsOn(node),
     log,
   });
   checker.context = () => faults.recent(180_000);
