@@ -18,6 +18,7 @@ import { pause, resume } from '../../src/cli/pause.ts';
 import { CYCLE_ANNOTATION } from '../../src/core/cycle.ts';
 import type { Cluster } from '../../testbed/src/index.ts';
 import { nodeManifest } from '../../testbed/src/nodes.ts';
+import { rerunPodsOfReregisteredNode } from '../../testbed/src/reregister.ts';
 import type { ChaosAgents } from './agents.ts';
 import { type InvariantChecker, phaseOf } from './checker.ts';
 import type { Rng } from './rng.ts';
@@ -390,6 +391,11 @@ export class FaultInjector {
       this.c.checker.recreated.delete(node);
       throw err;
     }
+    // The kubelet registered again runs the pods bound to its node; kwok may not (seed 2112, 100
+    // nodes: a web and an api pod Pending on node-33 for good, the web budget at 0, a need never
+    // served): testbed/src/reregister.ts hands them to it again.
+    const rerun = await rerunPodsOfReregisteredNode(this.c.kc, this.core, node);
+    if (rerun > 0) this.c.log(`  (node-recreate ${node}: ${rerun} Pending pod(s) handed to kwok again)`);
   }
 
   private async lockFault(act: () => Promise<void>): Promise<void> {
