@@ -23,6 +23,7 @@ import { InvariantChecker, type Violation } from './checker.ts';
 import { FAULT_KINDS, FaultInjector, type FaultKind } from './faults.ts';
 import { Rng } from './rng.ts';
 import {
+  APPS_NAMESPACE,
   type Budget,
   createLockDaemonSet,
   createWorkloads,
@@ -353,6 +354,14 @@ async function settle(
       if (unserved.length) failures.push(`needs not served: ${unserved.join(', ')}`);
       const down = cluster.nodes.filter((n) => !agents.running(n));
       if (down.length) failures.push(`agents not running: ${down.join(', ')}`);
+      // A pod bound to a node runs there (its kubelet runs it): one left Pending keeps its budget short.
+      const stuck = (await core.listNamespacedPod({ namespace: APPS_NAMESPACE })).items.filter(
+        (p) => p.spec?.nodeName && !p.metadata?.deletionTimestamp && p.status?.phase !== 'Running',
+      );
+      if (stuck.length)
+        failures.push(
+          `workload pods not running: ${stuck.map((p) => `${p.metadata?.name} on ${p.spec?.nodeName} (${p.status?.phase})`).join(', ')}`,
+        );
     } catch (err) {
       failures.push(`cannot read the cluster: ${err instanceof Error ? err.message : String(err)}`);
     }
