@@ -1,8 +1,9 @@
 /**
  * What the chaos fleet drains: workloads from real controllers (two Deployments and a StatefulSet,
- * each under a PodDisruptionBudget, pods that take seconds to terminate), and the lock's DaemonSet as
- * the chart makes it (the agents' flags on its container, so `kured-ts pause` reads the fleet's
- * concurrency; a pod on every node, which the healthy return waits for).
+ * each under a PodDisruptionBudget, and a Deployment with a pod on about every node; pods that take
+ * seconds to terminate), and the lock's DaemonSet as the chart makes it (the agents' flags on its
+ * container, so `kured-ts pause` reads the fleet's concurrency; a pod on every node, which the
+ * healthy return waits for).
  */
 import {
   AppsV1Api,
@@ -54,6 +55,32 @@ export async function createWorkloads(cluster: Cluster, nodes: number): Promise<
       },
     });
   }
+  // A pod on about every node, as real fleets have (an agent, a cache), so that every drain has a
+  // workload pod to wait for and `pod-delete-evicting` a target; no budget: anyone may lose one.
+  await apps.createNamespacedDeployment({
+    namespace: APPS_NAMESPACE,
+    body: {
+      metadata: { name: 'cache' },
+      spec: {
+        replicas: nodes,
+        selector: { matchLabels: { app: 'cache' } },
+        template: {
+          ...template('cache'),
+          spec: {
+            ...template('cache').spec,
+            topologySpreadConstraints: [
+              {
+                maxSkew: 1,
+                topologyKey: 'kubernetes.io/hostname',
+                whenUnsatisfiable: 'ScheduleAnyway',
+                labelSelector: { matchLabels: { app: 'cache' } },
+              },
+            ],
+          },
+        },
+      },
+    },
+  });
   await apps.createNamespacedStatefulSet({
     namespace: APPS_NAMESPACE,
     body: {
