@@ -34,21 +34,29 @@ export async function rerunPodsOfReregisteredNode(
 ): Promise<number> {
   const leases = kc.makeApiClient(CoordinationV1Api);
   const deadline = Date.now() + timeoutMs;
+  let seen = 'nothing read yet';
+  let readySince: number | undefined;
   for (;;) {
-    const owned = await Promise.all([
+    const state = await Promise.all([
       core.readNode({ name: node }),
-      leases.readNamespacedLease({ name: node, namespace: 'kube-node-lease' }),
+      leases.readNamespacedLease({ name: node, namespace: 'kube-node-lease' }).catch(() => undefined),
     ]).then(
-      ([n, l]) =>
-        isReady(n) &&
-        l.spec?.holderIdentity !== undefined &&
-        l.metadata?.ownerReferences?.some((o) => o.kind === 'Node' && o.uid === n.metadata?.uid) === true,
-      () => false, // not there yet, or the API server down (another fault): asked again
+      ([n, l]) => {
+        const owners = l?.metadata?.ownerReferences?.map((o) => o.uid) ?? [];
+        seen = `Node ${n.metadata?.uid} ${isReady(n) ? 'Ready' : 'not Ready'}, Lease ${l ? `held by ${l.spec?.holderIdentity ?? 'nobody'}, owners [${owners.join(', ')}]` : 'absent'}`;
+        return {
+          ready: isReady(n),
+          owned: l?.spec?.holderIdentity !== undefined && owners.includes(n.metadata?.uid ?? ''),
+        };
+      },
+      () => ({ ready: false, owned: false }), // not there yet, or the API server down (another fault)
     );
-    if (owned) break;
+    if (state.ready) readySince ??= Date.now();
+    // Owning its Lease is what stops the collection; a Node Ready for 30 s goes on regardless.
+    if (state.ready && (state.owned || Date.now() - (readySince ?? 0) > 30_000)) break;
     if (Date.now() > deadline)
       throw new Error(
-        `testbed: ${node} registered again was not Ready with its Lease within ${timeoutMs / 1000}s`,
+        `testbed: ${node} registered again was not Ready within ${timeoutMs / 1000}s (${seen})`,
       );
     await sleep(500);
   }
