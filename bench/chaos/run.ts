@@ -23,6 +23,7 @@ import { InvariantChecker, type Violation } from './checker.ts';
 import { FAULT_KINDS, FaultInjector, type FaultKind } from './faults.ts';
 import { Rng } from './rng.ts';
 import {
+  APPS_NAMESPACE,
   type Budget,
   createLockDaemonSet,
   createWorkloads,
@@ -105,7 +106,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const kc = cluster.kubeConfig();
     const token = await agentIdentity(cluster);
     const rng = new Rng(o.seed);
-    slowExits = new SlowExits(kc, rng);
+    const workloads = new SlowExits(kc, rng);
+    slowExits = workloads;
     const budgets = await createWorkloads(cluster, o.nodes);
     for (const setting of o.settings) {
       phases.push(
@@ -114,6 +116,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           kc,
           token,
           budgets,
+          workloads,
           rng,
           setting,
           o,
@@ -143,6 +146,7 @@ async function runPhase(
   kc: ReturnType<Cluster['kubeConfig']>,
   token: string,
   budgets: Budget[],
+  workloads: SlowExits,
   rng: Rng,
   setting: Setting,
   o: ChaosOptions,
@@ -219,6 +223,7 @@ async function runPhase(
     t0,
     rebooting,
     skip: new Set(o.skip ?? []),
+    workloadPods: (node) => workloads.podsOn(node),
     log,
   });
   checker.context = () => faults.recent(180_000);
@@ -349,6 +354,14 @@ async function settle(
       if (unserved.length) failures.push(`needs not served: ${unserved.join(', ')}`);
       const down = cluster.nodes.filter((n) => !agents.running(n));
       if (down.length) failures.push(`agents not running: ${down.join(', ')}`);
+      // A pod bound to a node runs there (its kubelet runs it): one left Pending keeps its budget short.
+      const stuck = (await core.listNamespacedPod({ namespace: APPS_NAMESPACE })).items.filter(
+        (p) => p.spec?.nodeName && !p.metadata?.deletionTimestamp && p.status?.phase !== 'Running',
+      );
+      if (stuck.length)
+        failures.push(
+          `workload pods not running: ${stuck.map((p) => `${p.metadata?.name} on ${p.spec?.nodeName} (${p.status?.phase})`).join(', ')}`,
+        );
     } catch (err) {
       failures.push(`cannot read the cluster: ${err instanceof Error ? err.message : String(err)}`);
     }

@@ -1,8 +1,9 @@
 /**
  * What the chaos fleet drains: workloads from real controllers (two Deployments and a StatefulSet,
- * each under a PodDisruptionBudget, pods that take seconds to terminate), and the lock's DaemonSet as
- * the chart makes it (the agents' flags on its container, so `kured-ts pause` reads the fleet's
- * concurrency; a pod on every node, which the healthy return waits for).
+ * each under a PodDisruptionBudget, and a Deployment with a pod on about every node; pods that take
+ * seconds to terminate), and the lock's DaemonSet as the chart makes it (the agents' flags on its
+ * container, so `kured-ts pause` reads the fleet's concurrency; a pod on every node, which the
+ * healthy return waits for).
  */
 import {
   AppsV1Api,
@@ -54,6 +55,32 @@ export async function createWorkloads(cluster: Cluster, nodes: number): Promise<
       },
     });
   }
+  // A pod on about every node, as real fleets have (an agent, a cache), so that every drain has a
+  // workload pod to wait for and `pod-delete-evicting` a target; no budget: anyone may lose one.
+  await apps.createNamespacedDeployment({
+    namespace: APPS_NAMESPACE,
+    body: {
+      metadata: { name: 'cache' },
+      spec: {
+        replicas: nodes,
+        selector: { matchLabels: { app: 'cache' } },
+        template: {
+          ...template('cache'),
+          spec: {
+            ...template('cache').spec,
+            topologySpreadConstraints: [
+              {
+                maxSkew: 1,
+                topologyKey: 'kubernetes.io/hostname',
+                whenUnsatisfiable: 'ScheduleAnyway',
+                labelSelector: { matchLabels: { app: 'cache' } },
+              },
+            ],
+          },
+        },
+      },
+    },
+  });
   await apps.createNamespacedStatefulSet({
     namespace: APPS_NAMESPACE,
     body: {
@@ -110,14 +137,24 @@ export async function createLockDaemonSet(kc: KubeConfig, ds: LockDaemonSetSpec)
   });
 }
 
+/** A workload pod as the watch last showed it. */
+export interface WorkloadPod {
+  name: string;
+  node: string;
+  terminating: boolean;
+}
+
 /**
  * The workload pods' slow exit: a pod being deleted keeps running 2-6 s (its finalizer) before it
- * is gone, as a pod finishing its requests on SIGTERM does; the drain waits for it.
+ * is gone, as a pod finishing its requests on SIGTERM does; the drain waits for it. The same watch
+ * keeps the workload pods by node, for the faults that need one on a given node at once.
  */
 export class SlowExits {
   private readonly follower: Follower;
   private readonly pending = new Set<string>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Workload pods bound to a node, by uid. */
+  private readonly bound = new Map<string, WorkloadPod>();
 
   constructor(kc: KubeConfig, rng: Rng) {
     const core = kc.makeApiClient(CoreV1Api);
@@ -156,11 +193,35 @@ export class SlowExits {
         const l = await core.listNamespacedPod({ namespace: APPS_NAMESPACE });
         return { items: l.items, rv: l.metadata?.resourceVersion ?? '' };
       },
-      (type, p) => type !== 'DELETED' && release(p),
+      (type, p) => {
+        this.index(type, p);
+        if (type !== 'DELETED') release(p);
+      },
       (items) => {
-        for (const p of items) release(p);
+        this.bound.clear();
+        for (const p of items) {
+          this.index('LISTED', p);
+          release(p);
+        }
       },
     );
+  }
+
+  /** The workload pods bound to `node` (terminating ones included), as last seen. */
+  podsOn(node: string): WorkloadPod[] {
+    return [...this.bound.values()].filter((p) => p.node === node);
+  }
+
+  private index(type: string, p: V1Pod): void {
+    const uid = p.metadata?.uid ?? '';
+    const node = p.spec?.nodeName;
+    if (type === 'DELETED' || !node) this.bound.delete(uid);
+    else
+      this.bound.set(uid, {
+        name: p.metadata?.name ?? '',
+        node,
+        terminating: p.metadata?.deletionTimestamp !== undefined,
+      });
   }
 
   private later(f: () => void, ms: number): void {
