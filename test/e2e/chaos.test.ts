@@ -30,7 +30,7 @@ test('self-test: the checker sees agents disrupting more nodes than allowed', as
   );
 });
 
-test('a short chaos run with a fixed seed: every fault kind but one, no violation, everything settles', async () => {
+test('a short chaos run with a fixed seed: nearly every fault kind, no violation, everything settles', async () => {
   const report = await runChaos({
     nodes: 12,
     seed: 2121,
@@ -42,9 +42,6 @@ test('a short chaos run with a fixed seed: every fault kind but one, no violatio
     faultIntervalMs: 2500,
     processAgents: 1,
     settleTimeoutMs: 300_000,
-    // A known defect, not fixed yet (docs/reliability.md): the lock's DaemonSet deleted and created
-    // again forgets its holders, and waiting nodes take their slots while they are still down.
-    skip: ['lock-daemonset-recreate'],
     log: quiet,
   });
   const text = formatReport(report);
@@ -54,6 +51,6 @@ test('a short chaos run with a fixed seed: every fault kind but one, no violatio
     assert.deepEqual(p.endFailures, [], `end checks at ${p.setting}:\n${text}`);
   }
   const seen = FAULT_KINDS.filter((k) => report.phases.some((p) => p.faults[k] > 0));
-  // All but the skipped kind, and at most two that found no target in so short a run.
-  assert.ok(seen.length >= FAULT_KINDS.length - 3, `only ${seen.join(', ')} were injected:\n${text}`);
+  // At most two kinds that found no target in so short a run.
+  assert.ok(seen.length >= FAULT_KINDS.length - 2, `only ${seen.join(', ')} were injected:\n${text}`);
 });
