@@ -264,6 +264,47 @@ test('a pod that never becomes Ready halts the rollout at --post-reboot-timeout:
   });
 });
 
+test("kured-ts resume releases a halted node through the agents' release: the next node goes, the halted one forgets its cycle", {
+  timeout: 240_000,
+}, async () => {
+  const [a, b] = [cluster.nodes[0]!, cluster.nodes[2]!];
+  await scenario('resume', '1s', { args: ['--post-reboot-timeout=6s'] }, async (fleet, ns) => {
+    await setReadyAfter(ns, a, 'never');
+    await setReadyAfter(ns, b, 'never');
+    const before = { [a]: cluster.rebootCount(a), [b]: cluster.rebootCount(b) };
+    cluster.requireReboot(a);
+    cluster.requireReboot(b);
+    fleet.startAll([a, b]);
+    const first = await waitFor('a node to take the lock', () => holder('kured-resume'));
+    const second = first === a ? b : a;
+    await setReadyAfter(ns, second, '1s');
+    await waitFor('the rollout to halt', async () => (await phaseOf(first))?.halted, 90_000);
+    assert.equal(await holder('kured-resume'), first, 'the halted node keeps the lock');
+
+    const out = execFileSync(process.execPath, [BUNDLE, 'resume', '--ds-name=kured-resume'], {
+      env: { PATH: process.env.PATH ?? '', KUBECONFIG: cluster.kubeconfigPath },
+      encoding: 'utf8',
+    });
+    assert.match(
+      out,
+      new RegExp(`released the lock of the halted node\\(s\\) ${first}: the rollout goes on`),
+    );
+    // The halted node's pod is still not Ready: only the operator's release lets the next one go.
+    await waitFor(
+      'the second node to reboot, the lock free and both cycles over',
+      async () =>
+        cluster.rebootCount(second) === before[second]! + 1 &&
+        (await holder('kured-resume')) === undefined &&
+        !(await nodeState(cluster, second)).annotations[CYCLE] &&
+        !(await nodeState(cluster, first)).annotations[CYCLE],
+      90_000,
+    );
+    assert.equal(cluster.rebootCount(first), before[first]! + 1, 'the halted node rebooted again');
+    const history = (await nodeState(cluster, first)).annotations['kured-ts.dev/reboot-history'];
+    assert.ok(history, "the halted node's cycle is in its history");
+  });
+});
+
 test('--halt-on-failure=false: after --post-reboot-timeout the lock is released anyway and the rollout goes on', {
   timeout: 180_000,
 }, async () => {
