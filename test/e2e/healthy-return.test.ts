@@ -157,6 +157,23 @@ const holder = async (ds: string) => {
   return raw ? (JSON.parse(raw) as { nodeID: string }).nodeID : undefined;
 };
 
+/**
+ * Two nodes needing a reboot: whichever takes the lock first never gets its cni pod Ready again,
+ * the second's is Ready 1 s after its reboot. Their reboot counts before, by node.
+ */
+async function firstNeverReady(fleet: Fleet, ns: string, [a, b]: [string, string], ds: string) {
+  await setReadyAfter(ns, a, 'never');
+  await setReadyAfter(ns, b, 'never');
+  const before: Record<string, number> = { [a]: cluster.rebootCount(a), [b]: cluster.rebootCount(b) };
+  cluster.requireReboot(a);
+  cluster.requireReboot(b);
+  fleet.startAll([a, b]);
+  const first = await waitFor('a node to take the lock', () => holder(ds));
+  const second = first === a ? b : a;
+  await setReadyAfter(ns, second, '1s');
+  return { first, second, before };
+}
+
 async function phaseOf(node: string): Promise<{ phase?: string; halted?: string } | undefined> {
   const raw = (await nodeState(cluster, node)).annotations[CYCLE];
   return raw ? (JSON.parse(raw) as { phase?: string; halted?: string }) : undefined;
@@ -212,16 +229,7 @@ test('a pod that never becomes Ready halts the rollout at --post-reboot-timeout:
 }, async () => {
   const [a, b] = [cluster.nodes[0]!, cluster.nodes[1]!];
   await scenario('halt', '1s', { args: ['--post-reboot-timeout=6s'] }, async (fleet, ns) => {
-    await setReadyAfter(ns, a, 'never');
-    await setReadyAfter(ns, b, 'never');
-    const before = { a: cluster.rebootCount(a), b: cluster.rebootCount(b) };
-    cluster.requireReboot(a);
-    cluster.requireReboot(b);
-    fleet.startAll([a, b]);
-    const first = await waitFor('a node to take the lock', () => holder('kured-halt'));
-    const second = first === a ? b : a;
-    // Only the first one's pod stays not Ready; the second's would be Ready 1 s after its reboot.
-    await setReadyAfter(ns, second, '1s');
+    const { first, second, before } = await firstNeverReady(fleet, ns, [a, b], 'kured-halt');
 
     const halted = await waitFor('the rollout to halt', async () => (await phaseOf(first))?.halted, 90_000);
     const firstPod = (await cniPod(ns, first)).metadata?.name;
@@ -242,7 +250,7 @@ test('a pod that never becomes Ready halts the rollout at --post-reboot-timeout:
 
     // Halted: for a while, the second node does not start, and nothing is sent again.
     await delay(8_000);
-    assert.equal(cluster.rebootCount(second), before[second === a ? 'a' : 'b'], 'the next node went down');
+    assert.equal(cluster.rebootCount(second), before[second]!, 'the next node went down');
     assert.equal(await holder('kured-halt'), first);
     assert.deepEqual(
       messages.filter((m) => m.startsWith('Rollout halted')),
@@ -254,7 +262,7 @@ test('a pod that never becomes Ready halts the rollout at --post-reboot-timeout:
     await waitFor(
       'the second node to reboot and the lock to be free',
       async () =>
-        cluster.rebootCount(second) === before[second === a ? 'a' : 'b'] + 1 &&
+        cluster.rebootCount(second) === before[second]! + 1 &&
         (await holder('kured-halt')) === undefined &&
         !(await nodeState(cluster, second)).annotations[CYCLE],
       90_000,
@@ -269,15 +277,7 @@ test("kured-ts resume releases a halted node through the agents' release: the ne
 }, async () => {
   const [a, b] = [cluster.nodes[0]!, cluster.nodes[2]!];
   await scenario('resume', '1s', { args: ['--post-reboot-timeout=6s'] }, async (fleet, ns) => {
-    await setReadyAfter(ns, a, 'never');
-    await setReadyAfter(ns, b, 'never');
-    const before = { [a]: cluster.rebootCount(a), [b]: cluster.rebootCount(b) };
-    cluster.requireReboot(a);
-    cluster.requireReboot(b);
-    fleet.startAll([a, b]);
-    const first = await waitFor('a node to take the lock', () => holder('kured-resume'));
-    const second = first === a ? b : a;
-    await setReadyAfter(ns, second, '1s');
+    const { first, second, before } = await firstNeverReady(fleet, ns, [a, b], 'kured-resume');
     await waitFor('the rollout to halt', async () => (await phaseOf(first))?.halted, 90_000);
     assert.equal(await holder('kured-resume'), first, 'the halted node keeps the lock');
 
@@ -299,7 +299,7 @@ test("kured-ts resume releases a halted node through the agents' release: the ne
         !(await nodeState(cluster, first)).annotations[CYCLE],
       90_000,
     );
-    assert.equal(cluster.rebootCount(first), before[first]! + 1, 'the halted node rebooted again');
+    assert.equal(cluster.rebootCount(first), before[first]! + 1, 'the halted node rebooted once');
     const history = (await nodeState(cluster, first)).annotations['kured-ts.dev/reboot-history'];
     assert.ok(history, "the halted node's cycle is in its history");
   });

@@ -95,6 +95,8 @@ export class World {
   reboots = 0;
   /** Writes left before the agent is "killed"; Infinity = never. */
   budget = Number.POSITIVE_INFINITY;
+  /** Writes made so far (a probe run counts them, to kill before each one in turn). */
+  writes = 0;
   drainResult: DrainResult = { ok: true, evicted: 2 };
   /** Set: the host refuses the reboot request with this error (the command exits non-zero). */
   rebootRefused: string | undefined;
@@ -115,6 +117,7 @@ export class World {
   spend(): void {
     if (this.budget <= 0) throw new Killed('killed');
     this.budget--;
+    this.writes++;
   }
 
   /** What the host does when asked to reboot: goes down, comes back with a new boot ID, no sentinel. */
