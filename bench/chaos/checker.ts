@@ -186,8 +186,11 @@ export class InvariantChecker {
     const operator = this.operatorCordoned.get(name);
     if (operator === 'releasing' && !view.cordoned) this.operatorCordoned.delete(name);
     else if (operator === 'sent' && view.cordoned) this.operatorCordoned.set(name, 'seen');
-    else if (operator === 'seen' && !view.cordoned && !this.recreated.has(name))
+    else if (operator === 'seen' && !view.cordoned && !this.recreated.has(name)) {
+      // Once per cordon, not again at each later event of the Node.
+      this.operatorCordoned.delete(name);
       this.violate('an operator cordon is never undone', `${name} uncordoned while cordoned by the operator`);
+    }
     this.nodes.set(name, view);
     this.measure();
   }
