@@ -399,7 +399,10 @@ async function runSetting(
     const requests = agentRequests(mRush, m1);
     const rushRequests = agentRequests(m0, mRush);
     const watch = watchTraffic(mRush, m1);
-    const lists = listBytes(mRush, m1, 'nodes');
+    // The line's head (Leases, src/kube/line.ts) and the nodes a recreated lock forgot (Nodes).
+    const lineLists = listBytes(mRush, m1, 'leases');
+    const nodeLists = listBytes(mRush, m1, 'nodes');
+    const lists = { bytes: lineLists.bytes + nodeLists.bytes, lists: lineLists.lists + nodeLists.lists };
     const throttled = { rush: tooManyRequests(m0, mRush), after: tooManyRequests(mRush, m1) };
     const p99 = requestLatencyQuantile(m0, m1, 0.99);
     const apiCpu = apiServerCpu(m0, m1) / ((Date.now() - t0) / 1000);
@@ -435,8 +438,10 @@ async function runSetting(
     console.log(`    DaemonSet requests, all clients: ${formatVerbs(rc.dsByVerb, ho)}`);
     console.log(`    Node requests (not status), all clients: ${formatVerbs(rc.nodeByVerb, ho)}`);
     console.log(`    watch events delivered (all watchers), per hand-over: ${formatWatch(watch, ho)}`);
+    const perList = (l: { bytes: number; lists: number }) =>
+      `${(l.lists / ho).toFixed(2)} lists, ${Math.round(l.bytes / ho)} bytes per hand-over (${l.lists ? Math.round(l.bytes / l.lists) : 0} bytes each)`;
     console.log(
-      `    LIST of nodes (the waiting nodes' metadata): ${(lists.lists / ho).toFixed(2)} lists, ${Math.round(lists.bytes / ho)} bytes per hand-over (${lists.lists ? Math.round(lists.bytes / lists.lists) : 0} bytes each); 429s ${throttled.after}`,
+      `    LIST of the line's head (Leases): ${perList(lineLists)}; LIST of nodes (metadata, in-cycle label): ${perList(nodeLists)}; 429s ${throttled.after}`,
     );
     console.log(
       `  API server: CPU ${(apiCpu * 100).toFixed(0)}% of a core over the rollout; p99 request latency ${fmtSeconds(p99)} (idle: ${fmtSeconds(ctx.result.idle?.p99)}; target within 2x)`,

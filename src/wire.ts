@@ -24,6 +24,7 @@ import { nodePodHealth } from './health/node-pods.ts';
 import { connect } from './kube/client.ts';
 import { NodeFleet } from './kube/fleet.ts';
 import { probeGrants } from './kube/grants.ts';
+import { LeaseLine } from './kube/line.ts';
 import { NodeOps, viewNode } from './kube/node.ts';
 import { follow, WatchedObject } from './kube/watch.ts';
 import { DaemonSetLock, lockSettings } from './lock/store.ts';
@@ -105,7 +106,19 @@ export async function wireAgent(
     {
       node,
       lock,
-      fleet: new NodeFleet(kube, config.zoneLabel, { canList: grants.listNodes }),
+      fleet: new NodeFleet(kube, {
+        node: config.nodeId,
+        zoneLabel: config.zoneLabel,
+        // A page of the line holds every slot's next node and the spare, twice over (ghosts, zones).
+        line: grants.line
+          ? new LeaseLine(
+              kube,
+              { namespace: config.dsNamespace, name: config.dsName },
+              2 * config.concurrency + 10,
+            )
+          : undefined,
+        canListNodes: grants.listNodes,
+      }),
       sentinel: sentinel(config, logger),
       gates,
       drainer: createDrainer(kube, {

@@ -151,12 +151,18 @@ export class Actions {
     const waiting = step.action === 'wait' && step.taint === true;
     // In line for the lock (src/core/lock/queue.ts): the label says since when; taking the lock removes it.
     const inLine = waiting || step.action === 'claim' || step.action === 'acquire';
-    if (inLine !== WAITING_LABEL in snap.node.labels) {
+    const labelled = WAITING_LABEL in snap.node.labels;
+    if (inLine) {
+      const since = (labelled && Number(snap.node.labels[WAITING_LABEL])) || o.now.getTime();
+      await this.handover.getInLine(since, snap.zone, labelled);
+    }
+    if (inLine !== labelled) {
       const label = { [WAITING_LABEL]: inLine ? String(o.now.getTime()) : null };
       // Out of line, our turn's mark goes in the same write (see TURN_ANNOTATION).
       if (!inLine && snap.node.annotations[TURN_ANNOTATION] !== undefined)
         await node.setAnnotations({ [TURN_ANNOTATION]: null }, { labels: label });
       else await node.setLabels(label);
+      if (!inLine) await this.handover.leaveLine();
       wrote = true;
     }
     const key = this.s.preferNoScheduleTaint;
@@ -223,6 +229,7 @@ export class Actions {
         },
       },
     );
+    if (WAITING_LABEL in snap.node.labels) await this.handover.leaveLine();
     this.report.lockTaken(entry.metadata.unschedulable, snap.zone);
   }
 

@@ -61,8 +61,14 @@ export interface AgentDeps {
   companion?: CycleCompanion;
 }
 
-/** Over how long the first looks of agents whose sentinels appear together are spread. */
-export const FIRST_LOOK_SPREAD_MS = 3000;
+/**
+ * Over how long the first looks of agents whose sentinels appear together are spread: 10 ms per
+ * node of the fleet, at least 3 s, at most 5 min (5,000 nodes: 50 s; a pool's thousand nodes in
+ * line then arrive at about 20 a second, which the API server takes without a 429).
+ */
+export function firstLookSpreadMs(fleetSize: number): number {
+  return Math.min(300_000, Math.max(3000, fleetSize * 10));
+}
 
 /** How old a pre-flight verdict may be at our turn: about as long as a wave's slots take to fill. */
 const PREFLIGHT_FRESH_MS = 2000;
@@ -91,6 +97,8 @@ export class Agent {
   private unwatchLock: (() => void) | undefined;
   /** The last turn found this node standing by in line: no lock watch (see lockWatch). */
   private standingBy = false;
+  /** How many nodes run an agent, as last read (sets the first look's spread). */
+  private fleetSize = 0;
 
   constructor(deps: AgentDeps, settings: AgentSettings) {
     this.d = deps;
@@ -197,12 +205,14 @@ export class Agent {
       this.quiet = false;
       // Patch day: a pool's unattended upgrades finish together and a thousand sentinels appear in
       // the same second. Each agent's first look and first writes start at a random moment of the
-      // next few seconds, so the API server sees a stream, not a wall (a reboot waits far longer).
-      await this.d.clock.sleep(Math.random() * FIRST_LOOK_SPREAD_MS, signal);
+      // next seconds (more of them the larger the fleet), so the API server sees a stream, not a
+      // wall (a reboot in a long line waits far longer).
+      await this.d.clock.sleep(Math.random() * firstLookSpreadMs(this.fleetSize), signal);
       if (signal.aborted)
         return { step: { action: 'idle' }, wake: undefined, snap: undefined, changed: false };
     }
     let snap = await this.observer.look(this.asks.remembered());
+    this.fleetSize = snap.fleetSize;
     // A reboot request that waives gates: a verdict remembered with other gates does not stand.
     const waived = waivedGates(snap.request);
     if (!this.asks.askedWith(waived)) snap = answered(snap, { gate: undefined, gateAskedAt: undefined });

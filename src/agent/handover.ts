@@ -5,7 +5,7 @@
  */
 import type { Cycle } from '../core/cycle.ts';
 import { type LockEntry, liveEntries } from '../core/lock/codec.ts';
-import { NAMED_GRACE_MS, nameNext, pickNext, type Waiter } from '../core/lock/queue.ts';
+import { enoughToName, NAMED_GRACE_MS, nameNext, pickNext, type Waiter } from '../core/lock/queue.ts';
 import type { Clock, FleetPort, LockPort } from '../core/ports.ts';
 import type { Snapshot } from './observe.ts';
 import type { Reporter } from './reporting.ts';
@@ -23,6 +23,8 @@ export interface HandoverDeps {
 export class Handover {
   /** Lock entries whose Node we saw exist (node and creation time): not asked again. */
   private readonly verified = new Set<string>();
+  /** Our entry in the line was made or seen by this process (see getInLine). */
+  private entryChecked = false;
 
   private readonly d: HandoverDeps;
   private readonly s: AgentSettings;
@@ -35,20 +37,43 @@ export class Handover {
   }
 
   /**
-   * The waiting nodes (one LIST) when our write must name the next ones; undefined when the nodes
-   * already named do. Taking a slot: others still named go after us (the chain of a wave), so only
-   * the last of them lists. Freeing one: the named still fill the freed slots, except under the zone
+   * The head of the line when our write must name the next ones; undefined when the nodes already
+   * named do. Taking a slot: others still named go after us (the chain of a wave), so only the last
+   * of them reads the line. Freeing one: the named still fill the freed slots, except under the zone
    * rule, where the last holder of a zone frees slots for another zone than the named one's.
    */
   private async waitersToName(snap: Snapshot, taking: boolean): Promise<Waiter[] | undefined> {
     const named = snap.queue.next.filter((n) => n !== this.s.nodeId).length;
     const holders = liveEntries(snap.lock, snap.observation.now).length;
     // Taking, the names must keep a spare (nameNext) behind the next taker: the last but one of a
-    // wave lists nothing, the last lists the line. Freeing, the named must fill the freed slots.
+    // wave reads nothing, the last reads the line. Freeing, the named must fill the freed slots.
     const namedSuffice = taking
       ? named >= 2
       : this.s.maxZones === 0 && named >= this.s.concurrency - holders + 1;
-    return namedSuffice ? undefined : this.d.fleet.waiting();
+    return namedSuffice ? undefined : this.headOfLine(snap);
+  }
+
+  /** As much of the line as decides who is named: its head, a page or so (src/kube/line.ts). */
+  private headOfLine(snap: Snapshot): Promise<Waiter[]> {
+    const holders = liveEntries(snap.lock, snap.observation.now).map((e) => e.nodeID);
+    return this.d.fleet.waiting((line) => enoughToName(line, holders, snap.queue.zones, this.s));
+  }
+
+  /**
+   * In line: our entry first, then our label says so (src/kube/line.ts). A label already there is
+   * taken at its word once per process only, its entry made again if missing: a restart, or an
+   * upgrade from a release that kept no entries.
+   */
+  async getInLine(since: number, zone: string, labelled: boolean): Promise<void> {
+    if (labelled && this.entryChecked) return;
+    await this.d.fleet.join(since, zone);
+    this.entryChecked = true;
+  }
+
+  /** Out of line, once our label is gone: every entry of ours. */
+  async leaveLine(): Promise<void> {
+    await this.d.fleet.leave();
+    this.entryChecked = false;
   }
 
   /**
@@ -58,11 +83,11 @@ export class Handover {
   async acquire(snap: Snapshot, waiters?: Waiter[]): Promise<LockEntry | undefined> {
     const line = waiters ?? (await this.waitersToName(snap, true));
     const uid = snap.observation.lock.uid;
-    const forgotten = uid && this.d.fleet.hasLine !== false ? await this.d.fleet.forgotten(uid) : [];
+    const forgotten = uid ? await this.d.fleet.forgotten(uid) : [];
     const outcome = await this.d.lock.acquire(this.s.nodeId, snap.node.unschedulable, {
       zone: snap.zone,
       waiters: line,
-      wake: this.wakeOnce(line),
+      wake: this.wakeOnce(),
       forgotten,
     });
     if (outcome.ok) return outcome.entry;
@@ -71,12 +96,12 @@ export class Handover {
   }
 
   /**
-   * Nobody's turn was known: one LIST of the waiting nodes says who is first in line. If that is
+   * Nobody's turn was known: the head of the line says who is first in it. If that is
    * us, take the free slot (the entry), or with the lock full name ourselves, so the others stop asking.
    */
   async claim(passOver: string[], snap: Snapshot): Promise<LockEntry | undefined> {
     const { fleet, lock } = this.d;
-    // No line to read (no `list` on nodes): kured's race for a free slot, the lock's conditional write
+    // No line to read (not granted): kured's race for a free slot, the lock's conditional write
     // keeping it to one; nobody is named.
     if (fleet.hasLine === false)
       return snap.observation.lock.acquirable ? this.acquire(snap, undefined) : undefined;
@@ -84,7 +109,7 @@ export class Handover {
       this.report.passedOver(n);
       await fleet.dropWaiting(n);
     }
-    const waiters = (await fleet.waiting()).filter((w) => !passOver.includes(w.name));
+    const waiters = (await this.headOfLine(snap)).filter((w) => !passOver.includes(w.name));
     if (!waiters.some((w) => w.name === this.s.nodeId)) {
       waiters.push({ name: this.s.nodeId, since: snap.observation.now.getTime(), zone: snap.zone });
     }
@@ -99,7 +124,7 @@ export class Handover {
       const names = nameNext(waiters, holders, snap.queue.zones, this.s);
       // As the store does: names written where nobody was named wake nobody (all of them watch).
       const newlyNamed = names.filter((n) => !snap.queue.next.includes(n));
-      if (snap.queue.next.length > 0 && newlyNamed.length > 0) await this.wakeOnce(waiters)(newlyNamed);
+      if (snap.queue.next.length > 0 && newlyNamed.length > 0) await this.wakeOnce()(newlyNamed);
       if (!(await lock.name(names, snap.lockVersion))) this.report.lineMoved();
     } else this.report.notFirst(heads);
     return undefined;
@@ -129,19 +154,19 @@ export class Handover {
     return removed.length > 0;
   }
 
-  /** Hands our slot back; the same write names who goes next (`listAll`: from a fresh LIST of the waiting). */
-  async release(snap: Snapshot, listAll = false): Promise<void> {
-    const waiters = listAll ? await this.d.fleet.waiting() : await this.waitersToName(snap, false);
-    await this.d.lock.release(this.s.nodeId, waiters, this.wakeOnce(waiters));
+  /** Hands our slot back; the same write names who goes next (`readLine`: from the line, read afresh). */
+  async release(snap: Snapshot, readLine = false): Promise<void> {
+    const waiters = readLine ? await this.headOfLine(snap) : await this.waitersToName(snap, false);
+    await this.d.lock.release(this.s.nodeId, waiters, this.wakeOnce());
   }
 
   /**
-   * Marks the turn of nodes about to be named: not ours (we watch the lock already), not one the
-   * LIST showed marked, and each once however often a conflict makes the write computed again (the
-   * holders of a wave release together: without this, a wave of 50 marked its nodes over and over).
+   * Marks the turn of nodes about to be named: not ours (we watch the lock already), and each once
+   * however often a conflict makes the write computed again (the holders of a wave release
+   * together: without this, a wave of 50 marked its nodes over and over).
    */
-  private wakeOnce(line: Waiter[] | undefined): (nodes: string[]) => Promise<void> {
-    const done = new Set([this.s.nodeId, ...(line ?? []).filter((w) => w.woken).map((w) => w.name)]);
+  private wakeOnce(): (nodes: string[]) => Promise<void> {
+    const done = new Set([this.s.nodeId]);
     return async (nodes) => {
       const fresh = nodes.filter((n) => !done.has(n));
       for (const n of fresh) done.add(n);

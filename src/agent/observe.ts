@@ -21,6 +21,8 @@ export interface Snapshot {
   readonly lockVersion: string;
   /** Our zone ('' without the zone label). */
   readonly zone: string;
+  /** How many nodes run an agent, as the lock DaemonSet says (0: not said). */
+  readonly fleetSize: number;
   /** Why our Node could not be read, when it does not exist (observation.node.gone). */
   readonly gone?: NodeGone;
   /** An operator's `kured-ts reboot` request on our Node: a sentinel saying yes. */
@@ -56,14 +58,15 @@ export class Observer {
 
   async look(given: Partial<Pick<Observation, 'gate' | 'gateAskedAt' | 'preflight'>>): Promise<Snapshot> {
     const { d, s } = this;
-    const [read, { value: lock, queue, pause, resourceVersion, uid }, rebootRequired] = await Promise.all([
-      d.node.read().catch((err: unknown) => {
-        if (err instanceof NodeGone) return err;
-        throw err;
-      }),
-      d.lock.read(),
-      d.sentinel.rebootRequired(),
-    ]);
+    const [read, { value: lock, queue, pause, resourceVersion, uid, fleetSize }, rebootRequired] =
+      await Promise.all([
+        d.node.read().catch((err: unknown) => {
+          if (err instanceof NodeGone) return err;
+          throw err;
+        }),
+        d.lock.read(),
+        d.sentinel.rebootRequired(),
+      ]);
     const gone = read instanceof NodeGone ? read : undefined;
     const node = read instanceof NodeGone ? nothingLeft(s.nodeId) : read;
     const now = d.now();
@@ -94,6 +97,7 @@ export class Observer {
       queue,
       lockVersion: resourceVersion,
       zone,
+      fleetSize: fleetSize ?? 0,
       ...(gone ? { gone } : {}),
       ...(request ? { request } : {}),
       observation: {

@@ -116,6 +116,8 @@ export interface LockRead {
   resourceVersion: string;
   /** The lock DaemonSet's uid: another one than a cycle recorded means it was deleted and created again. */
   uid: string;
+  /** How many nodes the lock DaemonSet runs on (its status; 0: not said): the size of the fleet. */
+  fleetSize?: number;
   /** The `kured-ts pause` record beside the lock (absent: not paused). */
   pause?: import('./lock/pause.ts').ParsedPause;
 }
@@ -151,12 +153,19 @@ export interface LockPort {
   putBack(holder: Forgotten): Promise<boolean>;
 }
 
-/** The other nodes, as far as the hand-over needs them. */
+/** The other nodes, as far as the hand-over needs them, and the waiting line (ours included). */
 export interface FleetPort {
-  /** false: the waiting line cannot be read (no `list` on nodes): nobody is named, free slots are raced for. */
+  /** false: no waiting line (not granted): nobody is named, free slots are raced for. */
   readonly hasLine?: boolean;
-  /** The nodes labelled as waiting for the lock (one metadata-only LIST). */
-  waiting(): Promise<Waiter[]>;
+  /**
+   * The waiting line from its head, first come first served, read in pages until `enough` says
+   * the part read decides who is named (without it: the whole line).
+   */
+  waiting(enough?: (line: Waiter[]) => boolean): Promise<Waiter[]>;
+  /** Puts our node in line, since then (before its label says so: src/kube/line.ts). */
+  join(since: number, zone: string): Promise<void>;
+  /** Takes our node out of the line (after its label is gone). */
+  leave(): Promise<void>;
   /** Does this Node exist? (false only on 404) */
   exists(node: string): Promise<boolean>;
   /** Takes a node that let its turn pass out of line (it labels itself again if still waiting). */

@@ -63,6 +63,11 @@ export class Kube {
     return this.transport.request<T>('PUT', path, { body });
   }
 
+  /** Deletes the objects a label selector picks (one request: `deletecollection`). */
+  deleteCollection(path: string, query: Query): Promise<unknown> {
+    return this.transport.request('DELETE', path, { query });
+  }
+
   /** A streaming GET for watches; the deadline covers only the response headers. */
   stream(path: string, signal: AbortSignal): Promise<StreamResponse> {
     return this.transport.stream(path, signal);

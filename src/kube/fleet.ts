@@ -5,38 +5,50 @@ import { TURN_ANNOTATION, WAITING_LABEL, type Waiter } from '../core/lock/queue.
 import type { FleetPort } from '../core/ports.ts';
 import { type Kube, paths } from './client.ts';
 import { isNotFound } from './errors.ts';
+import type { LeaseLine } from './line.ts';
 
-/** The other nodes, as the hand-over needs them: who waits for the lock, whether a holder exists. */
+/**
+ * The other nodes, as the hand-over needs them: the waiting line (./line.ts), whether a holder
+ * exists, the nodes a recreated lock forgot, a named node's wake-up on its own Node.
+ */
 export class NodeFleet implements FleetPort {
   private readonly kube: Kube;
+  private readonly node: string;
   private readonly zoneLabel: string;
-  /** false: no `list` on nodes, so no waiting line; the first to find a free slot takes it (kured's way). */
-  readonly hasLine: boolean;
+  private readonly line: LeaseLine | undefined;
+  /** `list` on nodes: without it the nodes a recreated lock forgot are not looked for. */
+  private readonly canListNodes: boolean;
 
-  constructor(kube: Kube, zoneLabel: string, opts: { canList?: boolean } = {}) {
+  constructor(
+    kube: Kube,
+    opts: { node: string; zoneLabel: string; line: LeaseLine | undefined; canListNodes: boolean },
+  ) {
     this.kube = kube;
-    this.zoneLabel = zoneLabel;
-    this.hasLine = opts.canList !== false;
+    this.node = opts.node;
+    this.zoneLabel = opts.zoneLabel;
+    this.line = opts.line;
+    this.canListNodes = opts.canListNodes;
   }
 
-  async waiting(): Promise<Waiter[]> {
-    if (!this.hasLine) return [];
-    // Only the waiting nodes, by their label, and only their metadata: not the fleet.
-    const list = await this.kube.listMetadata(paths.nodes, { labelSelector: WAITING_LABEL });
-    return (list.items ?? []).map((n) => {
-      const labels = n.metadata?.labels ?? {};
-      const since = Number(labels[WAITING_LABEL]);
-      return {
-        name: n.metadata?.name ?? '',
-        since: Number.isFinite(since) ? since : 0,
-        zone: labels[this.zoneLabel] ?? '',
-        ...(n.metadata?.annotations?.[TURN_ANNOTATION] !== undefined ? { woken: true } : {}),
-      };
-    });
+  /** false: no line (no grant on its Leases); the first to find a free slot takes it (kured's way). */
+  get hasLine(): boolean {
+    return this.line !== undefined;
+  }
+
+  async waiting(enough?: (line: Waiter[]) => boolean): Promise<Waiter[]> {
+    return this.line ? this.line.waiting(enough) : [];
+  }
+
+  async join(since: number, zone: string): Promise<void> {
+    await this.line?.join(this.node, since, zone);
+  }
+
+  async leave(): Promise<void> {
+    await this.line?.leave(this.node);
   }
 
   async forgotten(lockUid: string): Promise<Forgotten[]> {
-    if (!this.hasLine) return [];
+    if (!this.canListNodes) return [];
     // Filtered by the API server: only nodes in a cycle of another lock object, nearly always none.
     const labelSelector = `${IN_CYCLE_LABEL},${IN_CYCLE_LABEL}!=${lockUid}`;
     const list = await this.kube.listMetadata(paths.nodes, { labelSelector });
@@ -61,10 +73,16 @@ export class NodeFleet implements FleetPort {
     }
   }
 
+  /**
+   * Takes a node that let its turn pass out of line: its entries as they are now, then its label
+   * (it gets in line again at the back if still waiting: a new entry, which is not taken out).
+   */
   async dropWaiting(node: string): Promise<void> {
+    const sinces = (await this.line?.entriesOf(node)) ?? [];
     await this.patchOther(node, {
       metadata: { labels: { [WAITING_LABEL]: null }, annotations: { [TURN_ANNOTATION]: null } },
     });
+    await this.line?.remove(node, sinces);
   }
 
   /** In parallel: the nodes of a wave are woken together. */

@@ -8,7 +8,9 @@
 import type { Kube } from './client.ts';
 
 export interface Grants {
-  /** `list` nodes: the waiting line (who goes next), else the first to find a free slot takes it. */
+  /** `create`, `list`, `deletecollection` of Leases beside the lock: the waiting line (src/kube/line.ts). */
+  line: boolean;
+  /** `list` nodes: the nodes in a cycle that a recreated lock DaemonSet forgot are counted. */
   listNodes: boolean;
   /** `watch` nodes and daemonsets: woken by changes, else the lock and the Node are polled. */
   watchNodes: boolean;
@@ -24,6 +26,7 @@ export interface Grants {
 }
 
 export const ALL_GRANTED: Grants = {
+  line: true,
   listNodes: true,
   watchNodes: true,
   watchDaemonSets: true,
@@ -43,11 +46,20 @@ interface Check {
 // The watches are of one named object (a metadata.name field selector), so they are asked by name:
 // a Role may grant them with resourceNames, as the chart's does.
 function checks(lockNamespace: string, lockName: string, node: string): Check[] {
+  const line = (verb: string): Check => ({
+    key: 'line',
+    attributes: { verb, group: 'coordination.k8s.io', resource: 'leases', namespace: lockNamespace },
+    without: 'no waiting line: the first agent to find a free lock slot takes it, as kured does',
+  });
   return [
+    line('create'),
+    line('list'),
+    line('deletecollection'),
     {
       key: 'listNodes',
       attributes: { verb: 'list', group: '', resource: 'nodes' },
-      without: 'no waiting line: the first agent to find a free lock slot takes it, as kured does',
+      without:
+        'a lock DaemonSet deleted and created again during a reboot does not count the nodes still in their cycle',
     },
     {
       key: 'watchNodes',

@@ -94,6 +94,8 @@ export class DaemonSetLock {
       queue: parseQueue(annotations[QUEUE_ANNOTATION]),
       resourceVersion: ds.metadata?.resourceVersion ?? '',
       uid: ds.metadata?.uid ?? '',
+      // The lock is the agents' own DaemonSet (or kured's): its pods, one per node that runs an agent.
+      fleetSize: ds.status?.desiredNumberScheduled ?? 0,
       // `kured-ts pause` beside the lock: read with it, so honouring it costs no request.
       pause: parsePause(annotations[PAUSE_ANNOTATION]),
     };

@@ -80,6 +80,18 @@ const DEGRADING = new Set([
  * without (kured's way), so the request is never made. The start of the warning for each.
  */
 const PROBED = new Map([
+  [
+    'coordination.k8s.io leases create',
+    'RBAC: create on coordination.k8s.io leases in namespace kured-ts is not granted',
+  ],
+  [
+    'coordination.k8s.io leases list',
+    'RBAC: list on coordination.k8s.io leases in namespace kured-ts is not granted',
+  ],
+  [
+    'coordination.k8s.io leases deletecollection',
+    'RBAC: deletecollection on coordination.k8s.io leases in namespace kured-ts is not granted',
+  ],
   ['core nodes list', 'RBAC: list on nodes is not granted'],
   ['core nodes watch', 'RBAC: watch on nodes node-1 is not granted'],
   ['core pods watch', 'RBAC: watch on pods is not granted'],
@@ -278,6 +290,9 @@ describe('the chart RBAC, with the agents on the control plane', () => {
     'apps daemonsets get',
     'apps daemonsets watch',
     'apps daemonsets patch',
+    'coordination.k8s.io leases create',
+    'coordination.k8s.io leases list',
+    'coordination.k8s.io leases deletecollection',
     'events.k8s.io events create',
     'policy poddisruptionbudgets list',
   ]) {

@@ -64,6 +64,9 @@ async function kuredRbac(sa: string, ds: string): Promise<string> {
 }
 
 const WARNINGS = [
+  'RBAC: create on coordination.k8s.io leases in namespace kube-system is not granted',
+  'RBAC: list on coordination.k8s.io leases in namespace kube-system is not granted',
+  'RBAC: deletecollection on coordination.k8s.io leases in namespace kube-system is not granted',
   'RBAC: list on nodes is not granted',
   'RBAC: watch on nodes node-',
   'RBAC: watch on apps daemonsets kube-system/',

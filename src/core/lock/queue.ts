@@ -6,8 +6,9 @@
  *
  * `next` names the node(s) whose turn it is to take a free slot, so that only they write when
  * one frees up; `zones` records each holder's zone, so the zone rule needs no extra read. Waiting
- * nodes mark themselves with a label (WAITING_LABEL = when they started waiting), and whoever
- * writes the lock names the next ones from one LIST of those. Pure: no I/O.
+ * nodes mark themselves with a label (WAITING_LABEL = when they started waiting) and stand in a
+ * line kept in order by the API server (src/kube/line.ts); whoever writes the lock names the next
+ * ones from the head of that line. Pure: no I/O.
  */
 
 export const QUEUE_ANNOTATION = 'kured-ts.dev/lock-queue';
@@ -34,8 +35,6 @@ export interface Waiter {
   name: string;
   since: number;
   zone: string;
-  /** Its turn is marked already (TURN_ANNOTATION): it watches the lock, nobody need wake it again. */
-  woken?: boolean;
 }
 
 export interface ZoneRule {
@@ -135,6 +134,23 @@ export function nameNext(
     active,
   )[0];
   return spare ? [...picked, spare.name] : picked;
+}
+
+/**
+ * Does this head of the line (in order) decide the names? It does once it holds as many waiters
+ * who may take a slot (not holders, in a zone the rule allows now) as slots there are, and the
+ * spare: the rest of the line is then not read. Under the zone rule the holders' zones come first
+ * among the waiters read, not the whole line.
+ */
+export function enoughToName(
+  line: readonly Waiter[],
+  holders: readonly string[],
+  zones: Record<string, string>,
+  rule: ZoneRule,
+): boolean {
+  const active = activeZones(holders, zones);
+  const may = line.filter((w) => !holders.includes(w.name) && zoneAllows(w.zone, active, rule.maxZones));
+  return may.length >= rule.concurrency + 1;
 }
 
 /** The zones map kept to the live holders (plus one joining), so it never outgrows the lock. */

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { Agent } from '../../../src/agent/agent.ts';
 import type { AgentSettings } from '../../../src/agent/settings.ts';
 import { liveEntries, parseLock } from '../../../src/core/lock/codec.ts';
+import type { Waiter } from '../../../src/core/lock/queue.ts';
 import { type Gate, NodeGone } from '../../../src/core/ports.ts';
 import { FakeClock, plainSettings, ports, World } from '../support/fakes.ts';
 
@@ -37,9 +38,9 @@ function countingLists(p: ReturnType<typeof ports>) {
   const counter = { lists: 0 };
   const fleet = {
     ...p.fleet,
-    waiting: () => {
+    waiting: (enough?: (line: Waiter[]) => boolean) => {
       counter.lists++;
-      return p.fleet.waiting();
+      return p.fleet.waiting(enough);
     },
   };
   return { ports: { ...p, fleet }, counter };
@@ -222,17 +223,6 @@ test('a wave named at once with its spare: the first named takes its slot and le
   assert.deepEqual(world.turnsMarked, [], 'nobody newly named: nobody to wake');
 });
 
-test('a node the LIST shows woken already is not marked again', async () => {
-  const { world, clock } = inLineWith('{"next":["n1"],"zones":{}}');
-  world.otherWaiters = [
-    { name: 'n3', since: 1, zone: '', woken: true },
-    { name: 'n4', since: 2, zone: '' },
-  ];
-  assert.equal((await agent(world, clock).reconcileOnce()).step.action, 'acquire');
-  assert.match(world.queue ?? '', /"next":\["n3","n4"\]/);
-  assert.deepEqual(world.turnsMarked, ['n4']);
-});
-
 test('names written where nobody was named wake nobody: every waiting node watches the lock then', async () => {
   const { world, clock } = inLineWith(undefined);
   world.otherWaiters = [
@@ -332,4 +322,29 @@ test('a pre-flight verdict older than two seconds is asked again at the turn', a
   const { step } = await a.reconcileOnce();
   assert.equal(step.action, 'wait');
   assert.doesNotMatch(world.lock ?? '', /"nodeID":"n1"/);
+});
+
+test('naming the next in a line of a thousand reads its head only: one page', async () => {
+  const { world, clock } = inLineWith('{"next":["n1"],"zones":{}}');
+  world.otherWaiters = Array.from({ length: 1000 }, (_, i) => ({ name: `w${i}`, since: 10 + i, zone: '' }));
+  world.linePage = 12;
+  assert.equal((await agent(world, clock).reconcileOnce()).step.action, 'acquire');
+  assert.match(world.queue ?? '', /"next":\["w0","w1"\]/);
+  assert.equal(world.linePagesRead, 1);
+});
+
+test('with nobody named, the first in line is found on the first page of a long line', async () => {
+  const { world, clock } = inLineWith(undefined);
+  world.otherWaiters = Array.from({ length: 1000 }, (_, i) => ({
+    name: `w${i}`,
+    since: Date.now() + 10 + i,
+    zone: '',
+  }));
+  world.linePage = 12;
+  // We (n1) got in line first: our entry heads the line, and the lock is free.
+  world.lineEntry = Date.now();
+  world.node.labels['kured-ts.dev/reboot-waiting'] = String(world.lineEntry);
+  assert.equal((await agent(world, clock).reconcileOnce()).step.action, 'claim');
+  assert.match(world.lock ?? '', /"nodeID":"n1"/);
+  assert.equal(world.linePagesRead, 1);
 });

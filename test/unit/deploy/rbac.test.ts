@@ -44,6 +44,9 @@ describe('chart RBAC', () => {
       'ns/kured-ts apps daemonsets kured-ts get',
       'ns/kured-ts apps daemonsets kured-ts patch',
       'ns/kured-ts apps daemonsets kured-ts watch',
+      'ns/kured-ts coordination.k8s.io leases * create',
+      'ns/kured-ts coordination.k8s.io leases * deletecollection',
+      'ns/kured-ts coordination.k8s.io leases * list',
     ]);
   });
 

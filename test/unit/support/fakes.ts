@@ -22,7 +22,6 @@ import {
   parseQueue,
   type Queue,
   serializeQueue,
-  WAITING_LABEL,
   type Waiter,
 } from '../../../src/core/lock/queue.ts';
 import type {
@@ -77,8 +76,13 @@ export class World {
   lock: string | undefined;
   /** The hand-over annotation beside the lock (src/core/lock/queue.ts). */
   queue: string | undefined;
-  /** Other nodes waiting for the lock (our own node counts when it carries the waiting label). */
+  /** Other nodes waiting for the lock. */
   otherWaiters: Waiter[] = [];
+  /** Our own entry in the line (src/kube/line.ts): since when, if in it. */
+  lineEntry: number | undefined;
+  /** How many entries of the line one read returns, and how many reads were made. */
+  linePage = Number.POSITIVE_INFINITY;
+  linePagesRead = 0;
   /** Nodes whose turn was marked on their Node (TURN_ANNOTATION), in order. */
   turnsMarked: string[] = [];
   /** Nodes that exist besides ours (a lock holder not listed here is a ghost). */
@@ -246,10 +250,26 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
     },
   };
   const fleet: FleetPort = {
-    waiting: async () => {
-      const since = world.node.labels[WAITING_LABEL];
-      const own = since === undefined ? [] : [{ name: 'n1', since: Number(since), zone: '' }];
-      return [...own, ...world.otherWaiters];
+    // In order and a page at a time, as the API server serves the line (src/kube/line.ts).
+    waiting: async (enough) => {
+      const own = world.lineEntry === undefined ? [] : [{ name: 'n1', since: world.lineEntry, zone: '' }];
+      const line = [...own, ...world.otherWaiters].sort(
+        (a, b) => a.since - b.since || (a.name < b.name ? -1 : 1),
+      );
+      const read: Waiter[] = [];
+      do {
+        read.push(...line.slice(read.length, read.length + world.linePage));
+        world.linePagesRead++;
+      } while (read.length < line.length && !enough?.(read));
+      return read;
+    },
+    join: async (since) => {
+      world.spend();
+      world.lineEntry = since;
+    },
+    leave: async () => {
+      world.spend();
+      world.lineEntry = undefined;
     },
     exists: async (n) => n === 'n1' || world.otherNodes.has(n),
     forgotten: async () => [...world.inCycleElsewhere],

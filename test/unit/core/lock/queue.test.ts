@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { acquire, parseLock } from '../../../../src/core/lock/codec.ts';
 import {
   activeZones,
+  enoughToName,
   holderZones,
   nameNext,
   parseQueue,
@@ -98,4 +99,22 @@ test('the zones map follows the holders', () => {
     n1: 'a',
     n2: 'c',
   });
+});
+
+test('the head of the line decides the names once it holds a waiter per slot and the spare', () => {
+  const rule = { concurrency: 2, maxZones: 0 };
+  assert.equal(enoughToName([w('n2', 1), w('n3', 2)], [], {}, rule), false, 'two slots and a spare: three');
+  assert.equal(enoughToName([w('n2', 1), w('n3', 2), w('n4', 3)], [], {}, rule), true);
+  // A holder still in the line (its entry not yet gone) takes no slot.
+  assert.equal(enoughToName([w('n1', 0), w('n2', 1), w('n3', 2)], ['n1'], {}, rule), false);
+});
+
+test('under the zone rule the head decides only with enough waiters of the zones allowed', () => {
+  const rule = { concurrency: 2, maxZones: 1 };
+  const line = [w('n2', 1, 'b'), w('n3', 2, 'b'), w('n4', 3, 'a'), w('n5', 4, 'b')];
+  // n1 holds a slot in zone a: only zone a may take the other, and the page has one of it.
+  assert.equal(enoughToName(line, ['n1'], { n1: 'a' }, rule), false);
+  assert.equal(enoughToName([...line, w('n6', 5, 'a'), w('n7', 6, 'a')], ['n1'], { n1: 'a' }, rule), true);
+  // Nobody holds: any zone may start.
+  assert.equal(enoughToName(line, [], {}, rule), true);
 });
