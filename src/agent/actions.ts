@@ -162,7 +162,7 @@ export class Actions {
       if (!inLine && snap.node.annotations[TURN_ANNOTATION] !== undefined)
         await node.setAnnotations({ [TURN_ANNOTATION]: null }, { labels: label });
       else await node.setLabels(label);
-      if (!inLine) await this.handover.leaveLine();
+      if (!inLine) await this.handover.leaveLine(true);
       wrote = true;
     }
     const key = this.s.preferNoScheduleTaint;
@@ -229,7 +229,8 @@ export class Actions {
         },
       },
     );
-    if (WAITING_LABEL in snap.node.labels) await this.handover.leaveLine();
+    // In line since this look at the earliest (mark got us in line before the claim): out of it.
+    await this.handover.leaveLine(WAITING_LABEL in snap.node.labels);
     this.report.lockTaken(entry.metadata.unschedulable, snap.zone);
   }
 

@@ -230,8 +230,11 @@ export class Agent {
     if (step.action === 'wait' && step.askPreflight) await this.asks.preflight(snap.observation.now);
     const changed = await this.actions.perform(step, snap, signal);
     this.quiet = step.action === 'idle' && !marked;
-    // This look read the Node: the next look for a reboot request is a period away.
-    if (this.quiet) this.nextRequestLook = this.now() + this.s.rebootRequestPeriodMs;
+    // This look read the Node: the next look for a reboot request is at most a period away, at a
+    // random moment of its second half: agents started together (a DaemonSet's rollout, a
+    // benchmark's thousands) would otherwise read their Nodes in the same second every period.
+    if (this.quiet)
+      this.nextRequestLook = this.now() + this.s.rebootRequestPeriodMs * (0.5 + Math.random() / 2);
     this.standingBy = !changed && standsBy(step, snap);
     return { ...decision, snap, changed };
   }

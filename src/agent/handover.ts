@@ -23,8 +23,8 @@ export interface HandoverDeps {
 export class Handover {
   /** Lock entries whose Node we saw exist (node and creation time): not asked again. */
   private readonly verified = new Set<string>();
-  /** Our entry in the line was made or seen by this process (see getInLine). */
-  private entryChecked = false;
+  /** This process made or saw our entry in the line (see getInLine), and has not left it since. */
+  private entered = false;
 
   private readonly d: HandoverDeps;
   private readonly s: AgentSettings;
@@ -65,15 +65,19 @@ export class Handover {
    * upgrade from a release that kept no entries.
    */
   async getInLine(since: number, zone: string, labelled: boolean): Promise<void> {
-    if (labelled && this.entryChecked) return;
+    if (labelled && this.entered) return;
     await this.d.fleet.join(since, zone);
-    this.entryChecked = true;
+    this.entered = true;
   }
 
-  /** Out of line, once our label is gone: every entry of ours. */
-  async leaveLine(): Promise<void> {
+  /**
+   * Out of line, once our label is gone: every entry of ours. `labelled`: the label was there as
+   * read; an entry made this turn, before the label the same look then saw missing, counts too.
+   */
+  async leaveLine(labelled: boolean): Promise<void> {
+    if (!labelled && !this.entered) return;
     await this.d.fleet.leave();
-    this.entryChecked = false;
+    this.entered = false;
   }
 
   /**

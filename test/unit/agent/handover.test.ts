@@ -348,3 +348,17 @@ test('with nobody named, the first in line is found on the first page of a long 
   assert.match(world.lock ?? '', /"nodeID":"n1"/);
   assert.equal(world.linePagesRead, 1);
 });
+
+test('a node that gets in line and takes the free slot in the same turn leaves no entry behind', async () => {
+  const world = new World();
+  world.sentinel = true;
+  const clock = new FakeClock();
+  const a = agent(world, clock);
+  for (let i = 0; i < 4 && !world.lock?.includes('"n1"'); i++) await a.reconcileOnce();
+  assert.match(world.lock ?? '', /"nodeID":"n1"/);
+  assert.equal(
+    world.lineEntry,
+    undefined,
+    'its entry would be named once its cycle is over, and passed over',
+  );
+});
