@@ -229,7 +229,8 @@ export class Actions {
         },
       },
     );
-    // In line since this look at the earliest (mark got us in line before the claim): out of it.
+    // Out of line: the label went with the cycle's write, our entry goes now (made by this very
+    // look's mark when we got in line and took a free slot in the same turn).
     await this.handover.leaveLine(WAITING_LABEL in snap.node.labels);
     this.report.lockTaken(entry.metadata.unschedulable, snap.zone);
   }
