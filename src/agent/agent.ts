@@ -5,7 +5,7 @@
  * reporting.ts.
  */
 
-import { NAMED_GRACE_MS, TURN_ANNOTATION } from '../core/lock/queue.ts';
+import { NAMED_GRACE_MS, TURN_ANNOTATION, WAITING_LABEL } from '../core/lock/queue.ts';
 import type { Logger } from '../core/log.ts';
 import type {
   Clock,
@@ -327,6 +327,11 @@ function standsBy(step: Step, snap: Snapshot): boolean {
   const o = snap.observation;
   if (o.node.cycle || o.lock.mine || step.action !== 'wait' || step.phase !== 'waiting') return false;
   if (step.gate !== undefined) return true;
+  // New in line (under the grace): a holder may have read the line just before our entry was in
+  // it, and write names without us, or none at all, a moment later. Watching the lock a little
+  // longer, we see that write; standing by at once, we would wait for a name nobody writes.
+  const inLineSince = Number(snap.node.labels[WAITING_LABEL]) || o.now.getTime();
+  if (o.now.getTime() - inLineSince < NAMED_GRACE_MS) return false;
   return (
     step.taint === true &&
     !o.lock.namedMe &&

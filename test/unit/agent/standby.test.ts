@@ -36,6 +36,8 @@ async function until(what: string, check: () => boolean): Promise<void> {
 test('in line behind the named: no lock watch until its Node says its turn is near', async () => {
   const world = new World();
   world.sentinel = true;
+  // In line for 10 s already (past the grace a new one watches the lock through).
+  world.node.labels['kured-ts.dev/reboot-waiting'] = String(Date.now() - 10_000);
   world.lock = '{"nodeID":"n2","metadata":{"unschedulable":false},"created":"2026-11-23T11:00:00Z","TTL":0}';
   world.queue = '{"next":["n3","n4"],"zones":{}}';
   world.otherWaiters = [
@@ -101,4 +103,42 @@ test('while nobody is named (the first rush, a kured holder), every waiting node
   a.start();
   await until('the lock watched', () => open.lock === 1);
   await a.stop();
+});
+
+test('new in line behind the named: it watches the lock through the grace, and sees names written without it', async () => {
+  const world = new World();
+  world.sentinel = true;
+  world.lock = '{"nodeID":"n2","metadata":{"unschedulable":false},"created":"2026-11-23T11:00:00Z","TTL":0}';
+  world.queue = '{"next":["n3"],"zones":{}}';
+  world.otherWaiters = [{ name: 'n3', since: 1, zone: '' }];
+  const open = { lock: 0 };
+  const a = new Agent(
+    {
+      ...ports(world, fastClock as FakeClock),
+      gates: [],
+      watches: [],
+      lockWatch: () => {
+        open.lock++;
+        return () => void open.lock--;
+      },
+      logger: pino({ level: 'silent' }),
+    },
+    { ...plainSettings, periodMs: 60_000 },
+  );
+  a.start();
+  try {
+    await until('in line', () => world.node.labels['kured-ts.dev/reboot-waiting'] !== undefined);
+    a.wake();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(open.lock, 1, 'new in line: still watching the lock');
+    // n3 took n2's slot having read the line before our entry was in it: it named nobody.
+    world.lock =
+      '{"nodeID":"n3","metadata":{"unschedulable":false},"created":"2026-11-23T11:00:00Z","TTL":0}';
+    world.queue = undefined;
+    world.otherWaiters = [];
+    a.wake();
+    await until('it names itself, first in line', () => /"next":\["n1"\]/.test(world.queue ?? ''));
+  } finally {
+    await a.stop();
+  }
 });
