@@ -33,6 +33,25 @@ async function until(what: string, check: () => boolean): Promise<void> {
   assert.ok(check(), what);
 }
 
+/** An agent over `world`, counting its open watches of the lock. */
+function countingLockWatches(world: World): { agent: Agent; open: { lock: number } } {
+  const open = { lock: 0 };
+  const agent = new Agent(
+    {
+      ...ports(world, fastClock as FakeClock),
+      gates: [],
+      watches: [],
+      lockWatch: () => {
+        open.lock++;
+        return () => void open.lock--;
+      },
+      logger: pino({ level: 'silent' }),
+    },
+    { ...plainSettings, periodMs: 60_000 },
+  );
+  return { agent, open };
+}
+
 test('in line behind the named: no lock watch until its Node says its turn is near', async () => {
   const world = new World();
   world.sentinel = true;
@@ -86,20 +105,7 @@ test('while nobody is named (the first rush, a kured holder), every waiting node
     '{"nodeID":"kured-node","metadata":{"unschedulable":false},"created":"2026-11-23T11:00:00Z","TTL":0}';
   world.otherWaiters = [{ name: 'n0', since: 1, zone: '' }];
   world.otherNodes.add('kured-node');
-  const open = { lock: 0 };
-  const a = new Agent(
-    {
-      ...ports(world, fastClock as FakeClock),
-      gates: [],
-      watches: [],
-      lockWatch: () => {
-        open.lock++;
-        return () => void open.lock--;
-      },
-      logger: pino({ level: 'silent' }),
-    },
-    { ...plainSettings, periodMs: 60_000 },
-  );
+  const { agent: a, open } = countingLockWatches(world);
   a.start();
   await until('the lock watched', () => open.lock === 1);
   await a.stop();
@@ -111,20 +117,7 @@ test('new in line behind the named: it watches the lock through the grace, and s
   world.lock = '{"nodeID":"n2","metadata":{"unschedulable":false},"created":"2026-11-23T11:00:00Z","TTL":0}';
   world.queue = '{"next":["n3"],"zones":{}}';
   world.otherWaiters = [{ name: 'n3', since: 1, zone: '' }];
-  const open = { lock: 0 };
-  const a = new Agent(
-    {
-      ...ports(world, fastClock as FakeClock),
-      gates: [],
-      watches: [],
-      lockWatch: () => {
-        open.lock++;
-        return () => void open.lock--;
-      },
-      logger: pino({ level: 'silent' }),
-    },
-    { ...plainSettings, periodMs: 60_000 },
-  );
+  const { agent: a, open } = countingLockWatches(world);
   a.start();
   try {
     await until('in line', () => world.node.labels['kured-ts.dev/reboot-waiting'] !== undefined);
