@@ -41,6 +41,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppsV1Api, EventsV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { parseConfig } from '../src/config/parse.ts';
@@ -58,7 +59,9 @@ import {
   openWatches,
   requestCounts,
   requestLatencyQuantile,
+  type Sample,
   scrape,
+  slowestRequestKinds,
   tooManyRequests,
   type WatchTraffic,
   watchTraffic,
@@ -111,6 +114,8 @@ interface Rollout {
   limitMs?: number;
   /** The limit as the sum of the rollout's waves, each size measured alone at this setting (c > 1). */
   waveLimitMs?: number;
+  /** The line's pace after the first rush against as many waves alone (x). */
+  paceRatio?: number;
   handover?: Spread;
   requestsPerHandover?: number;
   dsWritesPerHandover?: number;
@@ -165,6 +170,23 @@ class LoadSampler {
     const mean = s.reduce((a, b) => a + b, 0) / s.length;
     return `load avg (1 min) mean ${mean.toFixed(1)}, max ${Math.max(...s).toFixed(1)}`;
   }
+}
+
+/**
+ * This process's own share of the machine over a window: the agents, the observer and the
+ * testbed's hooks share one event loop, so a busy loop slows every agent's cycle alike.
+ */
+function harnessLoad(): () => string {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const lag = monitorEventLoopDelay({ resolution: 20 });
+  lag.enable();
+  return () => {
+    lag.disable();
+    const cpu = process.cpuUsage(cpu0);
+    const share = (cpu.user + cpu.system) / 1000 / (performance.now() - t0);
+    return `the benchmark's process (agents, observer): CPU ${(share * 100).toFixed(0)}% of a core, event-loop delay p99 ${(lag.percentile(99) / 1e6).toFixed(0)} ms`;
+  };
 }
 
 async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<boolean> {
@@ -326,6 +348,7 @@ async function runSetting(
     const m0 = await scrape(cluster);
     const realCpu0 = cpuSeconds(real.pid(realNode)!);
     const t0 = Date.now();
+    const harness = harnessLoad();
     for (const n of needing) cluster.requireReboot(n);
     // The first rush: until every node needing a reboot got in line (or took the lock meanwhile).
     const inLine = () =>
@@ -336,9 +359,11 @@ async function runSetting(
     const mRush = await scrape(cluster);
     const tRush = Date.now();
     const releasedAfterRush = () => observer.releases.filter((r) => r.at >= tRush).length;
+    // After the rush the line is whole: its pace is measured over at least two waves of it.
+    const paceWaves = sliced ? 2 * c : 0;
     const done = () =>
       sliced
-        ? observer.releases.length >= target
+        ? observer.releases.length >= target && releasedAfterRush() >= paceWaves
         : needing.every((n) => rebootedAndBack(cluster, observer, n, rebootsBefore.get(n)!)) &&
           observer.lockHolders().length === 0;
     const finished = await until(
@@ -350,6 +375,18 @@ async function runSetting(
       ? (observer.releases[target - 1]?.at ?? Date.now())
       : Math.max(...observer.releases.map((r) => r.at), t0);
     const rolloutMs = (finished ? lastRelease : Date.now()) - t0;
+    // The line's pace once whole (the first rush over): its releases against as many waves of c
+    // measured alone. Spread arrivals limit the waves during the rush, not after it.
+    const afterRush = observer.releases.filter((r) => r.at >= tRush);
+    const fullWaveMs = waveMs.get(Math.min(c, Math.max(...allSizes))) ?? cycleMs;
+    const pace = afterRush.length
+      ? {
+          releases: afterRush.length,
+          ms: afterRush.at(-1)!.at - tRush,
+          aloneMs: (afterRush.length / Math.min(c, Math.max(...allSizes))) * fullWaveMs,
+        }
+      : undefined;
+    const harnessLine = harness();
     const m1 = await scrape(cluster);
     const realCpu = cpuSeconds(real.pid(realNode)!) - realCpu0;
     const steadyHandovers = Math.max(1, releasedAfterRush());
@@ -424,6 +461,13 @@ async function runSetting(
         `  against the waves [${sizes.join(', ')}] each measured alone = ${(waveLimitMs / 1000).toFixed(1)} s -> ${(rolloutMs / waveLimitMs).toFixed(2)}x (target <= 1.15x)`,
       );
     }
+    if (pace)
+      console.log(
+        `  the line's pace after the rush: ${pace.releases} releases in ${(pace.ms / 1000).toFixed(1)} s; as many waves alone ${(pace.aloneMs / 1000).toFixed(1)} s -> ${(pace.ms / pace.aloneMs).toFixed(2)}x (target <= 1.15x)`,
+      );
+    console.log(
+      `  each slot's cycle in the rollout (lock taken -> released): ${formatSpread(spread(cycleTimes(observer)))}`,
+    );
     const h = spread(handovers);
     console.log(
       `  hand-over (lock released -> next node cordoned): ${formatSpread(h)} (target: median < 1000, p95 < 2000)`,
@@ -447,6 +491,12 @@ async function runSetting(
     console.log(
       `  API server: CPU ${(apiCpu * 100).toFixed(0)}% of a core over the rollout; p99 request latency ${fmtSeconds(p99)} (idle: ${fmtSeconds(ctx.result.idle?.p99)}; target within 2x)`,
     );
+    const slowest = (from: Sample[], to: Sample[]) =>
+      slowestRequestKinds(from, to, 0.99)
+        .map((x) => `${x.kind} ${fmtSeconds(x.quantile)} (${x.count})`)
+        .join(', ');
+    console.log(`    the slowest kinds' p99 (count), the rush: ${slowest(m0, mRush)}`);
+    console.log(`    after the rush: ${slowest(mRush, m1)}`);
     console.log(
       `  Events posted by the agents: ${events} (${(events / rebooted.length).toFixed(1)} per rebooted node)`,
     );
@@ -506,7 +556,7 @@ async function runSetting(
         `at the end all nodes uncordoned and Ready, the lock empty${stillDown.length ? ` (still down: ${stillDown.join(', ')})` : ''}${lock.length ? ` (lock held by ${lock.join(', ')})` : ''}`,
       ) && safe;
     const loadLine = load.stop();
-    console.log(`  ${loadLine}`);
+    console.log(`  ${loadLine}; over the rollout, ${harnessLine}`);
     const ds = watch.get('daemonsets') ?? { events: 0, bytes: 0 };
     return {
       setting: name,
@@ -516,6 +566,7 @@ async function runSetting(
       limitMs,
       ...(waveLimitMs !== undefined ? { waveLimitMs } : {}),
       ...(sliced ? { slice: target } : {}),
+      ...(pace ? { paceRatio: pace.ms / pace.aloneMs } : {}),
       handover: h,
       requestsPerHandover: requests / ho,
       dsWritesPerHandover: rc.dsWrites / ho,
@@ -752,6 +803,7 @@ async function measureWave(cluster: Cluster, observer: FleetObserver, nodes: str
   const before = new Map(nodes.map((n) => [n, cluster.rebootCount(n)]));
   observer.reset();
   const t0 = Date.now();
+  const harness = harnessLoad();
   for (const n of nodes) cluster.requireReboot(n);
   const ok = await until(
     `a wave of ${nodes.length}`,
@@ -766,9 +818,17 @@ async function measureWave(cluster: Cluster, observer: FleetObserver, nodes: str
   const from = Math.max(t0, ...nodes.map((n) => observer.lineSince.get(n) ?? t0));
   const ms = Math.max(...observer.releases.filter((r) => nodes.includes(r.node)).map((r) => r.at)) - from;
   console.log(
-    `  one wave of ${nodes.length} alone (the last of them in line -> last release, the first-look spread left out): ${ms} ms`,
+    `  one wave of ${nodes.length} alone (the last of them in line -> last release, the first-look spread left out): ${ms} ms; each cycle (lock taken -> released): ${formatSpread(spread(cycleTimes(observer)))}; ${harness()}`,
   );
   return ms;
+}
+
+/** Each node's time holding the lock, from its acquire to the release after it. */
+function cycleTimes(observer: FleetObserver): number[] {
+  return observer.releases.flatMap((r) => {
+    const taken = observer.acquires.filter((a) => a.node === r.node && a.at <= r.at).at(-1);
+    return taken ? [r.at - taken.at] : [];
+  });
 }
 
 async function readLock(cluster: Cluster): Promise<string[]> {
@@ -792,7 +852,7 @@ async function agentEvents(cluster: Cluster, t0: number): Promise<number> {
 function summary(results: SizeResult[]): void {
   console.log('\n=== summary ===');
   console.log(
-    'nodes | waiting | setting | rollout / limit | hand-over median / p95 / max | req / lock writes / 409 per hand-over | DS watch events (KiB) per hand-over | LIST bytes per hand-over | rush 429s | API p99 (idle) / CPU | FCFS | max disrupted / zones | safe',
+    'nodes | waiting | setting | rollout / limit (waves alone; after the rush) | hand-over median / p95 / max | req / lock writes / 409 per hand-over | DS watch events (KiB) per hand-over | LIST bytes per hand-over | rush 429s | API p99 (idle) / CPU | FCFS | max disrupted / zones | safe',
   );
   for (const r of results) {
     for (const x of r.rollouts) {
@@ -811,7 +871,8 @@ function summary(results: SizeResult[]): void {
           `${((x.rolloutMs ?? 0) / 1000).toFixed(1)} s / ${((x.limitMs ?? 0) / 1000).toFixed(1)} s = ${((x.rolloutMs ?? 0) / (x.limitMs ?? 1)).toFixed(2)}x` +
             (x.waveLimitMs
               ? ` (waves alone: ${(x.waveLimitMs / 1000).toFixed(1)} s = ${((x.rolloutMs ?? 0) / x.waveLimitMs).toFixed(2)}x)`
-              : ''),
+              : '') +
+            (x.paceRatio ? `; after the rush ${x.paceRatio.toFixed(2)}x` : ''),
           h ? `${h.median} / ${h.p95} / ${h.max} ms` : '-',
           `${x.requestsPerHandover?.toFixed(1)} / ${x.dsWritesPerHandover?.toFixed(1)} / ${x.conflictsPerHandover?.toFixed(2)}`,
           `${x.dsWatchEventsPerHandover?.toFixed(1)} (${((x.dsWatchBytesPerHandover ?? 0) / 1024).toFixed(1)})`,

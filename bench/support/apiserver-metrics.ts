@@ -212,3 +212,32 @@ export function requestLatencyQuantile(before: Sample[], after: Sample[], q: num
   }
   return lowerLe;
 }
+
+/**
+ * The request kinds (verb and resource, watches left out) that make the p99: each kind's count and
+ * its own quantile, slowest first, among those holding at least 1% of the requests.
+ */
+export function slowestRequestKinds(
+  before: Sample[],
+  after: Sample[],
+  q: number,
+  top = 4,
+): { kind: string; count: number; quantile: number }[] {
+  const byKind = new Map<string, Sample[]>();
+  for (const s of diff(before, after, 'apiserver_request_duration_seconds_bucket')) {
+    if (['WATCH', 'WATCHLIST', 'CONNECT'].includes(s.labels.verb ?? '')) continue;
+    const kind = `${s.labels.verb} ${s.labels.resource}${s.labels.subresource ? `/${s.labels.subresource}` : ''}`;
+    byKind.set(kind, [...(byKind.get(kind) ?? []), s]);
+  }
+  const counts = [...byKind].map(([kind, samples]) => ({
+    kind,
+    samples,
+    count: sum(samples, (l) => l.le === '+Inf'),
+  }));
+  const total = counts.reduce((n, k) => n + k.count, 0);
+  return counts
+    .filter((k) => k.count >= total / 100)
+    .map((k) => ({ kind: k.kind, count: k.count, quantile: requestLatencyQuantile([], k.samples, q) ?? 0 }))
+    .sort((a, b) => b.quantile - a.quantile)
+    .slice(0, top);
+}
