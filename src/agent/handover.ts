@@ -49,8 +49,18 @@ export class Handover {
     // wave reads nothing, the last reads the line. Freeing, the named must fill the freed slots.
     const namedSuffice = taking
       ? named >= 2
-      : this.s.maxZones === 0 && named >= this.s.concurrency - holders + 1;
+      : named >= this.s.concurrency - holders + 1 && (this.s.maxZones === 0 || this.zoneStays(snap));
     return namedSuffice ? undefined : this.headOfLine(snap);
+  }
+
+  /**
+   * Another holder of our zone stays after we go: the zones open to the named are the same as when
+   * they were named. (A wave of 50 in one zone releases together: only its last reads the line.)
+   */
+  private zoneStays(snap: Snapshot): boolean {
+    return liveEntries(snap.lock, snap.observation.now).some(
+      (e) => e.nodeID !== this.s.nodeId && snap.queue.zones[e.nodeID] === snap.zone,
+    );
   }
 
   /** As much of the line as decides who is named: its head, a page or so (src/kube/line.ts). */

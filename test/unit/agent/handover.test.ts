@@ -212,6 +212,32 @@ test('a hand-over costs one LIST of the waiting nodes: the release keeps the nam
   assert.match(world.queue ?? '', /"next":\["n3"\]/);
 });
 
+for (const zoneMate of [true, false]) {
+  test(`under the zone rule a release reads the line only when it is its zone's last holder (${zoneMate ? 'another holder stays' : 'the last'})`, async () => {
+    const { world, clock } = inLineWith('{"next":["n1"],"zones":{"n2":"a"}}');
+    world.node.labels['topology.kubernetes.io/zone'] = 'a';
+    if (zoneMate) world.lock = `{"maxOwners":2,"locks":[${entry('n2')}]}`;
+    const s = { ...settings, concurrency: 2, maxZones: 1 };
+    const { ports: p, counter } = countingLists(ports(world, clock, 2));
+    assert.equal((await agent(world, clock, p, s).reconcileOnce()).step.action, 'acquire');
+    const listsAtTake = counter.lists;
+    const a = agent(world, clock, p, s);
+    await assert.rejects(async () => {
+      for (;;) await a.reconcileOnce();
+    }, /killed/);
+    world.budget = Number.POSITIVE_INFINITY;
+    const b = agent(world, clock, p, s);
+    for (let i = 0; i < 12 && world.lock?.includes('"n1"'); i++) {
+      await b.reconcileOnce();
+      clock.advance(61_000);
+    }
+    assert.doesNotMatch(world.lock ?? '', /"n1"/, 'released');
+    // n2 keeps zone a open: n3, named for it, still fills the slot. Without n2, the slot may go to
+    // another zone than the named one's: the line is read.
+    assert.equal(counter.lists - listsAtTake, zoneMate ? 0 : 1);
+  });
+}
+
 test('a wave named at once with its spare: the first named takes its slot and leaves the rest named, without a LIST', async () => {
   const { world, clock } = inLineWith('{"next":["n1","n3","n4"],"zones":{}}');
   world.otherWaiters.push({ name: 'n4', since: 2, zone: '' });
