@@ -146,11 +146,21 @@ export class FleetObserver {
         },
         (err) => {
           if (this.stopped) return;
-          const again = async () => {
-            if (err || failed) await relist();
-            await watch();
+          // Resumed until it works: a relist of 5,000 Nodes may fail while the API server is busy,
+          // and an observer that stopped watching sees no cycle end.
+          let relisting = (err !== undefined && err !== null) || failed;
+          const again = async (attempt: number): Promise<void> => {
+            try {
+              if (relisting) await relist();
+              await watch();
+            } catch (e) {
+              if (attempt === 0)
+                console.log(`  observer: ${path} not watched again yet (${String(e)}); retrying`);
+              relisting = true;
+              setTimeout(() => void again(attempt + 1), Math.min(10_000, 500 * 2 ** attempt));
+            }
           };
-          setTimeout(() => again().catch(() => setTimeout(() => void again().catch(() => {}), 1000)), 0);
+          setTimeout(() => void again(0), 0);
         },
       );
       this.aborts.push(abort);
