@@ -144,10 +144,14 @@ export class Actions {
     if (o.node.gone) return false;
     // Not a mark that keeps the agent watching: it remembers when to put them back (restoreAt).
     await this.endProtection(snap);
-    let wrote = false;
-    if (step.action === 'idle' && snap.node.annotations[NEEDED_ANNOTATION])
-      await node.setAnnotations({ [NEEDED_ANNOTATION]: null });
-    if (o.rebootRequired && !o.node.cycle && !o.lock.mine) await this.markNeeded(snap);
+    // The Node's marks of this turn go in one write (a thousand nodes getting in line, or leaving
+    // it, together: one PATCH each, not two).
+    const annotations: Record<string, string | null> = {
+      ...(step.action === 'idle' && snap.node.annotations[NEEDED_ANNOTATION]
+        ? { [NEEDED_ANNOTATION]: null }
+        : {}),
+      ...(o.rebootRequired && !o.node.cycle && !o.lock.mine ? this.neededMarks(snap) : {}),
+    };
     const waiting = step.action === 'wait' && step.taint === true;
     // In line for the lock (src/core/lock/queue.ts): the label says since when; taking the lock removes it.
     const inLine = waiting || step.action === 'claim' || step.action === 'acquire';
@@ -156,15 +160,17 @@ export class Actions {
       const since = (labelled && Number(snap.node.labels[WAITING_LABEL])) || o.now.getTime();
       await this.handover.getInLine(since, snap.zone, labelled);
     }
+    let wrote = false;
     if (inLine !== labelled) {
-      const label = { [WAITING_LABEL]: inLine ? String(o.now.getTime()) : null };
       // Out of line, our turn's mark goes in the same write (see TURN_ANNOTATION).
       if (!inLine && snap.node.annotations[TURN_ANNOTATION] !== undefined)
-        await node.setAnnotations({ [TURN_ANNOTATION]: null }, { labels: label });
-      else await node.setLabels(label);
+        annotations[TURN_ANNOTATION] = null;
+      await node.setAnnotations(annotations, {
+        labels: { [WAITING_LABEL]: inLine ? String(o.now.getTime()) : null },
+      });
       if (!inLine) await this.handover.leaveLine(true);
       wrote = true;
-    }
+    } else if (Object.keys(annotations).length > 0) await node.setAnnotations(annotations);
     const key = this.s.preferNoScheduleTaint;
     if (!key) return wrote;
     const has = snap.node.taints.some((t) => t.key === key && t.effect === 'PreferNoSchedule');
@@ -193,8 +199,8 @@ export class Actions {
     return true;
   }
 
-  /** Ours (for `kured-ts plan`) always, kured's with --annotate-nodes. */
-  private async markNeeded(snap: Snapshot): Promise<void> {
+  /** Ours (for `kured-ts plan`) always, kured's with --annotate-nodes: those not there yet. */
+  private neededMarks(snap: Snapshot): Record<string, string> {
     const now = snap.observation.now.toISOString().replace(/\.\d+Z$/, 'Z');
     const patch: Record<string, string> = {};
     if (!snap.node.annotations[NEEDED_ANNOTATION]) patch[NEEDED_ANNOTATION] = now;
@@ -202,7 +208,7 @@ export class Actions {
       patch[KURED_IN_PROGRESS] = now;
       patch[KURED_MOST_RECENT] = now;
     }
-    if (Object.keys(patch).length) await this.d.node.setAnnotations(patch);
+    return patch;
   }
 
   /**

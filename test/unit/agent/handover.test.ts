@@ -238,6 +238,36 @@ for (const zoneMate of [true, false]) {
   });
 }
 
+test('getting in line writes the Node once (reboot needed and the label together), and so does leaving it', async () => {
+  const { world, clock } = inLineWith('{"next":["n3"],"zones":{}}');
+  world.lock = entry('n2');
+  const p = ports(world, clock);
+  let nodeWrites = 0;
+  const counted =
+    <A extends unknown[]>(f: (...a: A) => Promise<unknown>) =>
+    (...a: A) => {
+      nodeWrites++;
+      return f(...a);
+    };
+  const node = {
+    ...p.node,
+    setAnnotations: counted(p.node.setAnnotations),
+    setLabels: counted(p.node.setLabels),
+  };
+  const a = agent(world, clock, { ...p, node });
+  assert.equal((await a.reconcileOnce()).step.action, 'wait');
+  assert.ok(
+    world.node.labels['kured-ts.dev/reboot-waiting'] && world.node.annotations['kured-ts.dev/reboot-needed'],
+  );
+  assert.equal(nodeWrites, 1);
+  world.sentinel = false; // the reboot is no longer needed: out of line
+  assert.equal((await a.reconcileOnce()).step.action, 'idle');
+  assert.equal(world.node.labels['kured-ts.dev/reboot-waiting'], undefined);
+  assert.equal(world.node.annotations['kured-ts.dev/reboot-needed'], undefined);
+  assert.equal(world.lineEntry, undefined);
+  assert.equal(nodeWrites, 2);
+});
+
 test('a wave named at once with its spare: the first named takes its slot and leaves the rest named, without a LIST', async () => {
   const { world, clock } = inLineWith('{"next":["n1","n3","n4"],"zones":{}}');
   world.otherWaiters.push({ name: 'n4', since: 2, zone: '' });
