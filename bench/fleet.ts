@@ -331,12 +331,15 @@ async function runSetting(
     // each is slower than one alone: the limit is also measured as the sum of the rollout's waves,
     // each wave size measured once alone (a wave of 1 is the cycle alone).
     const waveMs = new Map<number, number>([[1, cycleMs]]);
+    // How long a slot is held in a wave alone (its cycles' median): the pace's unit once the line
+    // is whole. (A wave's own span starts at its last arrival, after the first-look spread: at
+    // 5,000 nodes that is one cycle however many the wave holds.)
+    const slotMs = new Map<number, number>([[1, cycleMs]]);
     for (const size of new Set(sizes)) {
-      if (!waveMs.has(size))
-        waveMs.set(
-          size,
-          await measureWave(cluster, observer, waveNodes(all, needing, realNode, size, zoneOf)),
-        );
+      if (waveMs.has(size)) continue;
+      const wave = await measureWave(cluster, observer, waveNodes(all, needing, realNode, size, zoneOf));
+      waveMs.set(size, wave.spanMs);
+      slotMs.set(size, wave.slotMs);
     }
     const waveLimitMs = c > 1 ? sizes.reduce((sum, size) => sum + waveMs.get(size)!, 0) : undefined;
 
@@ -378,12 +381,12 @@ async function runSetting(
     // The line's pace once whole (the first rush over): its releases against as many waves of c
     // measured alone. Spread arrivals limit the waves during the rush, not after it.
     const afterRush = observer.releases.filter((r) => r.at >= tRush);
-    const fullWaveMs = waveMs.get(Math.min(c, Math.max(...allSizes))) ?? cycleMs;
+    const slots = Math.min(c, Math.max(...allSizes));
     const pace = afterRush.length
       ? {
           releases: afterRush.length,
           ms: afterRush.at(-1)!.at - tRush,
-          aloneMs: (afterRush.length / Math.min(c, Math.max(...allSizes))) * fullWaveMs,
+          aloneMs: (afterRush.length / slots) * (slotMs.get(slots) ?? cycleMs),
         }
       : undefined;
     const harnessLine = harness();
@@ -463,10 +466,10 @@ async function runSetting(
     }
     if (pace)
       console.log(
-        `  the line's pace after the rush: ${pace.releases} releases in ${(pace.ms / 1000).toFixed(1)} s; as many waves alone ${(pace.aloneMs / 1000).toFixed(1)} s -> ${(pace.ms / pace.aloneMs).toFixed(2)}x (target <= 1.15x)`,
+        `  the line's pace after the rush: ${pace.releases} releases in ${(pace.ms / 1000).toFixed(1)} s; ${slots} slots each held a wave alone's median cycle, back to back: ${(pace.aloneMs / 1000).toFixed(1)} s -> ${(pace.ms / pace.aloneMs).toFixed(2)}x (target <= 1.15x)`,
       );
     console.log(
-      `  each slot's cycle in the rollout (lock taken -> released): ${formatSpread(spread(cycleTimes(observer)))}`,
+      `  each slot's cycle in the rollout (lock taken -> released, until the slice's last): ${formatSpread(spread(cycleTimes(observer, lastRelease)))}`,
     );
     const h = spread(handovers);
     console.log(
@@ -799,7 +802,11 @@ function waveNodes(
 }
 
 /** One wave alone: c nodes need a reboot at once; from their sentinels to the last release. */
-async function measureWave(cluster: Cluster, observer: FleetObserver, nodes: string[]): Promise<number> {
+async function measureWave(
+  cluster: Cluster,
+  observer: FleetObserver,
+  nodes: string[],
+): Promise<{ spanMs: number; slotMs: number }> {
   const before = new Map(nodes.map((n) => [n, cluster.rebootCount(n)]));
   observer.reset();
   const t0 = Date.now();
@@ -817,15 +824,17 @@ async function measureWave(cluster: Cluster, observer: FleetObserver, nodes: str
   // From when the last of them got in line: the first-look spread left out (a lower bound).
   const from = Math.max(t0, ...nodes.map((n) => observer.lineSince.get(n) ?? t0));
   const ms = Math.max(...observer.releases.filter((r) => nodes.includes(r.node)).map((r) => r.at)) - from;
+  const cycles = spread(cycleTimes(observer));
   console.log(
-    `  one wave of ${nodes.length} alone (the last of them in line -> last release, the first-look spread left out): ${ms} ms; each cycle (lock taken -> released): ${formatSpread(spread(cycleTimes(observer)))}; ${harness()}`,
+    `  one wave of ${nodes.length} alone (the last of them in line -> last release, the first-look spread left out): ${ms} ms; each cycle (lock taken -> released): ${formatSpread(cycles)}; ${harness()}`,
   );
-  return ms;
+  return { spanMs: ms, slotMs: cycles?.median ?? ms };
 }
 
 /** Each node's time holding the lock, from its acquire to the release after it. */
-function cycleTimes(observer: FleetObserver): number[] {
+function cycleTimes(observer: FleetObserver, until = Infinity): number[] {
   return observer.releases.flatMap((r) => {
+    if (r.at > until) return [];
     const taken = observer.acquires.filter((a) => a.node === r.node && a.at <= r.at).at(-1);
     return taken ? [r.at - taken.at] : [];
   });
