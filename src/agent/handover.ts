@@ -5,7 +5,14 @@
  */
 import type { Cycle } from '../core/cycle.ts';
 import { type LockEntry, liveEntries } from '../core/lock/codec.ts';
-import { enoughToName, NAMED_GRACE_MS, nameNext, pickNext, type Waiter } from '../core/lock/queue.ts';
+import {
+  enoughToName,
+  letTurnPass,
+  NAMED_GRACE_MS,
+  nameNext,
+  pickNext,
+  type Waiter,
+} from '../core/lock/queue.ts';
 import type { Clock, FleetPort, LockPort } from '../core/ports.ts';
 import type { Snapshot } from './observe.ts';
 import type { Reporter } from './reporting.ts';
@@ -119,15 +126,17 @@ export class Handover {
     // keeping it to one; nobody is named.
     if (fleet.hasLine === false)
       return snap.observation.lock.acquirable ? this.acquire(snap, undefined) : undefined;
-    for (const n of passOver) {
+    const holders = liveEntries(snap.lock, snap.observation.now).map((e) => e.nodeID);
+    const line = await this.headOfLine(snap);
+    const passed = letTurnPass(passOver, line, holders, snap.queue.zones, this.s);
+    for (const n of passed) {
       this.report.passedOver(n);
       await fleet.dropWaiting(n);
     }
-    const waiters = (await this.headOfLine(snap)).filter((w) => !passOver.includes(w.name));
+    const waiters = line.filter((w) => !passed.includes(w.name));
     if (!waiters.some((w) => w.name === this.s.nodeId)) {
       waiters.push({ name: this.s.nodeId, since: snap.observation.now.getTime(), zone: snap.zone });
     }
-    const holders = liveEntries(snap.lock, snap.observation.now).map((e) => e.nodeID);
     const heads = pickNext(waiters, holders, snap.queue.zones, this.s);
     const first = heads.includes(this.s.nodeId);
     if (first && snap.observation.lock.acquirable) return this.acquire(snap, waiters);

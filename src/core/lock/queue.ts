@@ -153,6 +153,24 @@ export function enoughToName(
   return may.length >= rule.concurrency + 1;
 }
 
+/**
+ * Of the named, those who let a free slot sit past the grace: in line, and of a zone the rule lets
+ * in now. A named node of a zone the rule keeps out is waiting its turn, not letting it pass (it
+ * was named when no one of an open zone waited); one no longer in line has nothing to take out.
+ */
+export function letTurnPass(
+  named: readonly string[],
+  line: readonly Waiter[],
+  holders: readonly string[],
+  zones: Record<string, string>,
+  rule: ZoneRule,
+): string[] {
+  const active = activeZones(holders, zones);
+  return line
+    .filter((w) => named.includes(w.name) && zoneAllows(w.zone, active, rule.maxZones))
+    .map((w) => w.name);
+}
+
 /** The zones map kept to the live holders (plus one joining), so it never outgrows the lock. */
 export function holderZones(
   zones: Record<string, string>,

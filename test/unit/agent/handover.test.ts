@@ -138,6 +138,28 @@ test('a named node that lets a free slot sit past the grace is passed over; the 
   assert.deepEqual(world.otherWaiters, []);
 });
 
+test('under the zone rule a named node the rule keeps out is not passed over; the first of the open zone takes the slot', async () => {
+  const world = new World();
+  const clock = new FakeClock();
+  world.sentinel = true;
+  world.node.labels['topology.kubernetes.io/zone'] = 'a';
+  world.lock = `{"maxOwners":2,"locks":[${entry('n2')}]}`;
+  // n3 (zone b) was named when nobody of zone a waited; n2 holds zone a.
+  world.queue = '{"next":["n3"],"zones":{"n2":"a"}}';
+  world.otherWaiters = [{ name: 'n3', since: 1, zone: 'b' }];
+  const a = agent(world, clock, ports(world, clock, 2), { ...settings, concurrency: 2, maxZones: 1 });
+  assert.equal((await a.reconcileOnce()).step.action, 'wait');
+  clock.advance(6000);
+  assert.equal((await a.reconcileOnce()).step.action, 'claim');
+  assert.match(world.lock ?? '', /"nodeID":"n1"/);
+  assert.deepEqual(
+    world.otherWaiters.map((w) => w.name),
+    ['n3'],
+    'n3 keeps its place in line',
+  );
+  assert.ok(!world.events.includes('PassedOver'));
+});
+
 test('not first in line: a claim writes nothing', async () => {
   const world = new World();
   world.sentinel = true;

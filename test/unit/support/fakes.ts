@@ -80,6 +80,8 @@ export class World {
   otherWaiters: Waiter[] = [];
   /** Our own entry in the line (src/kube/line.ts): since when, if in it. */
   lineEntry: number | undefined;
+  /** The zone our entry in the line records. */
+  lineZone = '';
   /** How many entries of the line one read returns, and how many reads were made. */
   linePage = Number.POSITIVE_INFINITY;
   linePagesRead = 0;
@@ -252,7 +254,8 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
   const fleet: FleetPort = {
     // In order and a page at a time, as the API server serves the line (src/kube/line.ts).
     waiting: async (enough) => {
-      const own = world.lineEntry === undefined ? [] : [{ name: 'n1', since: world.lineEntry, zone: '' }];
+      const own =
+        world.lineEntry === undefined ? [] : [{ name: 'n1', since: world.lineEntry, zone: world.lineZone }];
       const line = [...own, ...world.otherWaiters].sort(
         (a, b) => a.since - b.since || (a.name < b.name ? -1 : 1),
       );
@@ -263,9 +266,10 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
       } while (read.length < line.length && !enough?.(read));
       return read;
     },
-    join: async (since) => {
+    join: async (since, zone) => {
       world.spend();
       world.lineEntry = since;
+      world.lineZone = zone;
     },
     leave: async () => {
       world.spend();

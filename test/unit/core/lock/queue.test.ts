@@ -6,6 +6,7 @@ import {
   activeZones,
   enoughToName,
   holderZones,
+  letTurnPass,
   nameNext,
   parseQueue,
   pickNext,
@@ -52,6 +53,19 @@ test('zone rule: the active zone goes first, others wait for it to empty', () =>
   assert.equal(zoneAllows('b', activeZones(['a1'], { a1: 'a' }), 1), false);
   // a1 released: the longest waiter's zone starts, filling the slots from that zone only.
   assert.deepEqual(pickNext([w('b1', 1, 'b'), w('a2', 5, 'a'), w('b2', 7, 'b')], [], {}, rule), ['b1', 'b2']);
+});
+
+test('a named node lets its turn pass only if the zone rule let it in: one kept out waits, one gone is not taken out', () => {
+  const line = [w('b1', 1, 'b'), w('a2', 5, 'a')];
+  const zoned = { concurrency: 5, maxZones: 1 };
+  // a1 holds zone a: b1, named when nobody of zone a waited, is kept out and waits its turn.
+  assert.deepEqual(letTurnPass(['b1'], line, ['a1'], { a1: 'a' }, zoned), []);
+  assert.deepEqual(letTurnPass(['b1', 'a2'], line, ['a1'], { a1: 'a' }, zoned), ['a2']);
+  // Zone a emptied: b1 may go, and sitting past the grace it let its turn pass.
+  assert.deepEqual(letTurnPass(['b1'], line, [], {}, zoned), ['b1']);
+  assert.deepEqual(letTurnPass(['b1'], line, ['a1'], { a1: 'a' }, { concurrency: 5, maxZones: 0 }), ['b1']);
+  // Named, but no longer in line (its entry gone): nothing to take out.
+  assert.deepEqual(letTurnPass(['gone'], line, [], {}, zoned), []);
 });
 
 test('zone rule: nodes without the label share one zone; a holder with no recorded zone (kured) is a zone of its own', () => {
