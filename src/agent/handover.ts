@@ -117,8 +117,11 @@ export class Handover {
   }
 
   /**
-   * Nobody's turn was known: the head of the line says who is first in it. If that is
-   * us, take the free slot (the entry), or with the lock full name ourselves, so the others stop asking.
+   * Nobody's turn was known: the head of the line says who is first in it. If that is us, take the
+   * free slot (the entry), or with the lock full name ourselves, so the others stop asking. Named
+   * nodes that let their turn pass are taken out of line only by whoever's write then lands: many
+   * waiters may find the same turn let pass at once (an API server too slow for the named to act
+   * within the grace), and each taking the same nodes out of line made it slower still.
    */
   async claim(passOver: string[], snap: Snapshot): Promise<LockEntry | undefined> {
     const { fleet, lock } = this.d;
@@ -129,17 +132,17 @@ export class Handover {
     const holders = liveEntries(snap.lock, snap.observation.now).map((e) => e.nodeID);
     const line = await this.headOfLine(snap);
     const passed = letTurnPass(passOver, line, holders, snap.queue.zones, this.s);
-    for (const n of passed) {
-      this.report.passedOver(n);
-      await fleet.dropWaiting(n);
-    }
     const waiters = line.filter((w) => !passed.includes(w.name));
     if (!waiters.some((w) => w.name === this.s.nodeId)) {
       waiters.push({ name: this.s.nodeId, since: snap.observation.now.getTime(), zone: snap.zone });
     }
     const heads = pickNext(waiters, holders, snap.queue.zones, this.s);
     const first = heads.includes(this.s.nodeId);
-    if (first && snap.observation.lock.acquirable) return this.acquire(snap, waiters);
+    if (first && snap.observation.lock.acquirable) {
+      const entry = await this.acquire(snap, waiters);
+      if (entry) await this.takeOutOfLine(passed);
+      return entry;
+    }
     // Name who is first: ourselves (the lock is full), or, when a turn was let pass or nobody
     // acted for a while, whoever it is, so that a dead head in line is passed over in its turn.
     const stalled = passOver.length > 0 || snap.observation.lock.unchangedMs >= NAMED_GRACE_MS;
@@ -148,9 +151,18 @@ export class Handover {
       // As the store does: names written where nobody was named wake nobody (all of them watch).
       const newlyNamed = names.filter((n) => !snap.queue.next.includes(n));
       if (snap.queue.next.length > 0 && newlyNamed.length > 0) await this.wakeOnce()(newlyNamed);
-      if (!(await lock.name(names, snap.lockVersion))) this.report.lineMoved();
+      if (await lock.name(names, snap.lockVersion)) await this.takeOutOfLine(passed);
+      else this.report.lineMoved();
     } else this.report.notFirst(heads);
     return undefined;
+  }
+
+  /** Named nodes that let their turn pass, once the names without them are written. */
+  private async takeOutOfLine(passed: string[]): Promise<void> {
+    for (const n of passed) {
+      this.report.passedOver(n);
+      await this.d.fleet.dropWaiting(n);
+    }
   }
 
   /**

@@ -160,6 +160,37 @@ test('under the zone rule a named node the rule keeps out is not passed over; th
   assert.ok(!world.events.includes('PassedOver'));
 });
 
+test('a turn let pass is taken out of line only by the waiter whose names land: one that lost the race takes no one out', async () => {
+  const world = new World();
+  const clock = new FakeClock();
+  world.sentinel = true;
+  world.queue = '{"next":["n3"],"zones":{}}';
+  // n3 is named and sits on the free slot; n4 waited longer than us (n1), so we are not first.
+  world.otherWaiters = [
+    { name: 'n3', since: 1, zone: '' },
+    { name: 'n4', since: 2, zone: '' },
+  ];
+  const p = ports(world, clock);
+  const lock = {
+    ...p.lock,
+    // Another waiter's names land between our look and our write.
+    name: async (next: string[], basis: string) => {
+      world.queue = '{"next":["n4"],"zones":{}}';
+      return p.lock.name(next, basis);
+    },
+  };
+  const a = agent(world, clock, { ...p, lock });
+  assert.equal((await a.reconcileOnce()).step.action, 'wait');
+  clock.advance(6000);
+  assert.equal((await a.reconcileOnce()).step.action, 'claim');
+  assert.deepEqual(
+    world.otherWaiters.map((w) => w.name),
+    ['n3', 'n4'],
+    'the winner takes n3 out, not us',
+  );
+  assert.equal(world.queue, '{"next":["n4"],"zones":{}}');
+});
+
 test('not first in line: a claim writes nothing', async () => {
   const world = new World();
   world.sentinel = true;
