@@ -61,6 +61,7 @@ export class Actions {
       case 'checkHealth':
         return false;
       case 'wait':
+        if (step.nearTurn) await this.handover.getReady(snap);
         return step.checkHolders === true && this.handover.removeGhosts(snap);
       case 'claim': {
         const entry = await this.handover.claim(step.passOver, snap);

@@ -92,8 +92,8 @@ export type Step =
   /**
    * A reboot is needed but something holds it back; `taint` (waiting for the lock) asks for the
    * PreferNoSchedule taint and the waiting label; `checkHolders`: first in line, look for ghosts;
-   * `askPreflight`: named behind others of a wave, ask the pre-flight now so that at our turn we
-   * only write.
+   * `nearTurn`: named a few places behind others of a wave, get ready now (the reads a slot's
+   * taking needs) so that at our turn we only write; `askPreflight`: the pre-flight too.
    */
   | {
       action: 'wait';
@@ -103,6 +103,7 @@ export type Step =
       taint?: boolean;
       gate?: string;
       checkHolders?: boolean;
+      nearTurn?: boolean;
       askPreflight?: boolean;
     }
   /** Evaluate the gates first: the ordinary ones, or (`preflight`) those asked right before the lock. */
@@ -155,6 +156,12 @@ export interface Decision {
   wake: 'now' | Date | undefined;
 }
 
+/**
+ * How many places behind the first of the named a node gets ready for its turn: a couple of writes
+ * away, so that what it read is still fresh when the turn comes.
+ */
+const READY_PLACES = 2;
+
 /** The steps that change something: their outcome is looked at again at once. */
 const PROGRESS: ReadonlySet<Step['action']> = new Set([
   'acquire',
@@ -196,9 +203,14 @@ function nextStep(o: Observation, p: Policy): Step {
     if (!preflight) return { action: 'checkGates', preflight: true };
     return preflight.open ? turn : closed(preflight);
   }
-  // Named in a wave, behind the nodes taking its other slots: ask the pre-flight while waiting.
-  if (turn.action === 'wait' && o.lock.namedMe && o.lock.acquirable && p.preflight && !freshPreflight(o, p))
-    return { ...turn, askPreflight: true };
+  // Named in a wave, a few places behind the nodes taking its other slots: get ready while waiting.
+  // Further back, a pre-flight asked now would be stale at our turn (a wave of 50 takes its slots one
+  // write after another), and every named node asking it at every step was most of a wave's reads.
+  const place = o.lock.named.indexOf(o.node.name);
+  if (turn.action === 'wait' && o.lock.acquirable && place > 0 && place <= READY_PLACES) {
+    const askPreflight = p.preflight === true && !freshPreflight(o, p);
+    return { ...turn, nearTurn: true, ...(askPreflight ? { askPreflight } : {}) };
+  }
   return turn;
 }
 

@@ -4,7 +4,7 @@
  * goes through here, each conditional on what was read (src/core/lock/ has the formats).
  */
 import type { Cycle } from '../core/cycle.ts';
-import { type LockEntry, liveEntries } from '../core/lock/codec.ts';
+import { type Forgotten, type LockEntry, liveEntries } from '../core/lock/codec.ts';
 import {
   enoughToName,
   letTurnPass,
@@ -32,6 +32,8 @@ export class Handover {
   private readonly verified = new Set<string>();
   /** This process made or saw our entry in the line (see getInLine), and has not left it since. */
   private entered = false;
+  /** The lock object (uid) for which no node was found in a cycle of another one (see forgotten). */
+  private noneForgottenBy: string | undefined;
 
   private readonly d: HandoverDeps;
   private readonly s: AgentSettings;
@@ -103,8 +105,7 @@ export class Handover {
    */
   async acquire(snap: Snapshot, waiters?: Waiter[]): Promise<LockEntry | undefined> {
     const line = waiters ?? (await this.waitersToName(snap, true));
-    const uid = snap.observation.lock.uid;
-    const forgotten = uid ? await this.d.fleet.forgotten(uid) : [];
+    const forgotten = await this.forgotten(snap.observation.lock.uid);
     const outcome = await this.d.lock.acquire(this.s.nodeId, snap.node.unschedulable, {
       zone: snap.zone,
       waiters: line,
@@ -114,6 +115,27 @@ export class Handover {
     if (outcome.ok) return outcome.entry;
     this.report.lostRace(outcome.reason);
     return undefined;
+  }
+
+  /** A couple of writes from our turn: what taking the slot reads, read now (see forgotten). */
+  async getReady(snap: Snapshot): Promise<void> {
+    await this.forgotten(snap.observation.lock.uid);
+  }
+
+  /**
+   * Nodes still in a cycle of a lock object since recreated (they count as holders). An empty
+   * answer stays true for the lock object asked about: a cycle's label names the lock object its
+   * slot was taken in, and in this one only this one's uid is written; so it is read once. (The
+   * read scans every Node, and was one of the two requests of each step of a wave whose nodes take
+   * their slots one write after another.) A node
+   * that took its slot in the old object a moment before it went, and writes its label after our
+   * read, is missed as it was before: its agent puts it back at its next look.
+   */
+  private async forgotten(uid: string | undefined): Promise<Forgotten[]> {
+    if (!uid || uid === this.noneForgottenBy) return [];
+    const found = await this.d.fleet.forgotten(uid);
+    if (found.length === 0) this.noneForgottenBy = uid;
+    return found;
   }
 
   /**

@@ -532,7 +532,16 @@ const table: Row[] = [
     named: ['n3', 'n1'],
     unchangedMs: 1000,
     policy: { preflight: true },
-    expect: { action: 'wait', askPreflight: true },
+    expect: { action: 'wait', nearTurn: true, askPreflight: true },
+  },
+  {
+    when: 'named three places behind in a wave: wait, nothing asked ahead (it would be stale)',
+    rebootRequired: true,
+    gate: { open: true },
+    named: ['n3', 'n4', 'n5', 'n1'],
+    unchangedMs: 1000,
+    policy: { preflight: true },
+    expect: { action: 'wait', nearTurn: undefined, askPreflight: undefined },
   },
   {
     when: 'named behind n3 in a wave, the pre-flight fresh: wait only',

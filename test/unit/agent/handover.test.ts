@@ -414,6 +414,45 @@ test('named behind another in a wave: the pre-flight is asked while waiting, and
   assert.match(world.lock ?? '', /"nodeID":"n1"/);
 });
 
+test('two places behind in a wave: ready while waiting (forgotten holders read once per lock object), and at the turn only the lock is written', async () => {
+  const { world, clock } = inLineWith('{"next":["n3","n4","n1"],"zones":{}}');
+  world.otherWaiters.push({ name: 'n4', since: 2, zone: '' });
+  const a = agent(world, clock, ports(world, clock, 3), { ...settings, concurrency: 3 });
+  assert.equal((await a.reconcileOnce()).step.action, 'wait');
+  assert.equal(world.forgottenReads, 1, 'read while n3 and n4 take their slots');
+  assert.equal((await a.reconcileOnce()).step.action, 'wait');
+  assert.equal(world.forgottenReads, 1, 'none forgotten by this lock object: not read again');
+  // The lock DaemonSet deleted and created again: what the new one forgot is read afresh.
+  world.lockUid = 'lock-uid-2';
+  world.lock = `{"maxOwners":3,"locks":[${entry('n3')}]}`;
+  world.queue = '{"next":["n4","n1"],"zones":{}}';
+  assert.equal((await a.reconcileOnce()).step.action, 'wait');
+  assert.equal(world.forgottenReads, 2);
+  world.lock = `{"maxOwners":3,"locks":[${entry('n3')},${entry('n4')}]}`;
+  world.queue = '{"next":["n1"],"zones":{}}';
+  assert.equal((await a.reconcileOnce()).step.action, 'acquire');
+  assert.match(world.lock ?? '', /"nodeID":"n1"/);
+  assert.equal(world.forgottenReads, 2, 'at the turn only the lock is written');
+});
+
+test('three places behind in a wave: nothing read ahead, the pre-flight not asked yet', async () => {
+  const { world, clock } = inLineWith('{"next":["n3","n4","n5","n1"],"zones":{}}');
+  world.otherWaiters.push({ name: 'n4', since: 2, zone: '' }, { name: 'n5', since: 3, zone: '' });
+  let asked = 0;
+  const preflight: Gate = {
+    name: 'budgets',
+    beforeLock: true,
+    check: async () => {
+      asked++;
+      return { open: true };
+    },
+  };
+  const a = agent(world, clock, ports(world, clock, 4), { ...settings, concurrency: 4 }, [preflight]);
+  assert.equal((await a.reconcileOnce()).step.action, 'wait');
+  assert.equal(world.forgottenReads, 0);
+  assert.equal(asked, 0, 'a verdict asked now would be stale at our turn');
+});
+
 test('a pre-flight verdict older than two seconds is asked again at the turn', async () => {
   const { world, clock } = inLineWith('{"next":["n3","n1"],"zones":{}}');
   let open = true;

@@ -95,6 +95,8 @@ export class World {
   lockUid = 'lock-uid-1';
   /** Other nodes in a cycle of another lock DaemonSet than the current one (IN_CYCLE_LABEL). */
   inCycleElsewhere: Forgotten[] = [];
+  /** How often the nodes in a cycle of another lock DaemonSet were listed. */
+  forgottenReads = 0;
   sentinel = false;
   /** The node's annotations when the host was asked to reboot. */
   annotationsAtReboot: Record<string, string> | undefined;
@@ -276,7 +278,10 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
       world.lineEntry = undefined;
     },
     exists: async (n) => n === 'n1' || world.otherNodes.has(n),
-    forgotten: async () => [...world.inCycleElsewhere],
+    forgotten: async () => {
+      world.forgottenReads++;
+      return [...world.inCycleElsewhere];
+    },
     dropWaiting: async (n) => {
       world.spend();
       world.otherWaiters = world.otherWaiters.filter((w) => w.name !== n);
