@@ -53,7 +53,7 @@ export class Handover {
    */
   private async waitersToName(snap: Snapshot, taking: boolean): Promise<Waiter[] | undefined> {
     const named = snap.queue.next.filter((n) => n !== this.s.nodeId).length;
-    const holders = liveEntries(snap.lock, snap.observation.now).length;
+    const holders = liveHolders(snap).length;
     // Taking, the names must keep a spare (nameNext) behind the next taker: the last but one of a
     // wave reads nothing, the last reads the line. Freeing, the named must fill the freed slots.
     const namedSuffice = taking
@@ -67,14 +67,11 @@ export class Handover {
    * they were named. (A wave of 50 in one zone releases together: only its last reads the line.)
    */
   private zoneStays(snap: Snapshot): boolean {
-    return liveEntries(snap.lock, snap.observation.now).some(
-      (e) => e.nodeID !== this.s.nodeId && snap.queue.zones[e.nodeID] === snap.zone,
-    );
+    return liveHolders(snap).some((h) => h !== this.s.nodeId && snap.queue.zones[h] === snap.zone);
   }
 
   /** As much of the line as decides who is named: its head, a page or so (src/kube/line.ts). */
-  private headOfLine(snap: Snapshot): Promise<Waiter[]> {
-    const holders = liveEntries(snap.lock, snap.observation.now).map((e) => e.nodeID);
+  private headOfLine(snap: Snapshot, holders = liveHolders(snap)): Promise<Waiter[]> {
     return this.d.fleet.waiting((line) => enoughToName(line, holders, snap.queue.zones, this.s));
   }
 
@@ -151,8 +148,8 @@ export class Handover {
     // keeping it to one; nobody is named.
     if (fleet.hasLine === false)
       return snap.observation.lock.acquirable ? this.acquire(snap, undefined) : undefined;
-    const holders = liveEntries(snap.lock, snap.observation.now).map((e) => e.nodeID);
-    const line = await this.headOfLine(snap);
+    const holders = liveHolders(snap);
+    const line = await this.headOfLine(snap, holders);
     const passed = letTurnPass(passOver, line, holders, snap.queue.zones, this.s);
     const waiters = line.filter((w) => !passed.includes(w.name));
     if (!waiters.some((w) => w.name === this.s.nodeId)) {
@@ -242,4 +239,9 @@ export class Handover {
     await this.d.lock.release(this.s.nodeId);
     this.report.releasedGone(why);
   }
+}
+
+/** The nodes holding a slot of the lock as read (expired entries left out). */
+function liveHolders(snap: Snapshot): string[] {
+  return liveEntries(snap.lock, snap.observation.now).map((e) => e.nodeID);
 }

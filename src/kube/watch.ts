@@ -129,18 +129,24 @@ export class WatchedObject<T extends k8s.KubernetesObject> implements WatchEvent
   /** Recently seen versions: a write's answer may arrive after the watch showed its result. */
   private readonly recent: string[] = [];
 
-  /** The object, or undefined when the cache cannot vouch for it (read it from the API instead). */
-  current(): { obj: T | undefined } | undefined {
-    return this.synced && this.awaiting.size === 0 ? { obj: this.obj } : undefined;
+  /**
+   * The object, or undefined when the cache cannot vouch for it (read it from the API instead).
+   * `past`: a version known to be outdated (a write guarded by it was refused), not offered.
+   */
+  current(past?: string): { obj: T | undefined } | undefined {
+    if (!this.synced || this.awaiting.size > 0) return undefined;
+    if (past !== undefined && this.obj?.metadata?.resourceVersion === past) return undefined;
+    return { obj: this.obj };
   }
 
   /**
-   * current(), waiting up to `ms` for a running watch to show our last write (or its first event):
-   * the watch brings it about as soon as a GET would, and costs the API server nothing.
+   * current(), waiting up to `ms` for a running watch to show our last write (or its first event,
+   * or a version after `past`): the watch brings it about as soon as a GET would, and costs the API
+   * server nothing.
    */
-  async settled(ms: number): Promise<{ obj: T | undefined } | undefined> {
+  async settled(ms: number, past?: string): Promise<{ obj: T | undefined } | undefined> {
     // A write of unknown outcome is settled only by a fresh start of the watch: nothing to wait for.
-    if (this.current() || !this.live || this.awaiting.has('?')) return this.current();
+    if (this.current(past) || !this.live || this.awaiting.has('?')) return this.current(past);
     await new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -150,7 +156,7 @@ export class WatchedObject<T extends k8s.KubernetesObject> implements WatchEvent
       const timer = setTimeout(done, ms);
       this.waiting.add(done);
     });
-    return this.current();
+    return this.current(past);
   }
 
   object(obj: T | undefined): void {

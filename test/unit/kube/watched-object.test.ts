@@ -95,3 +95,15 @@ test('a watch that breaks, or does not catch up in time, leaves the read to the 
   c.wrote('3');
   assert.equal(await c.settled(10), undefined);
 });
+
+test('after a refused write, the version it was guarded by is not offered; the next the watch shows is', async () => {
+  const c = new WatchedObject();
+  c.reset();
+  c.object(obj('1'));
+  assert.equal(c.current('1'), undefined);
+  const next = c.settled(1000, '1');
+  c.object(obj('2')); // the winner's write
+  assert.equal((await next)?.obj?.metadata?.resourceVersion, '2');
+  // No newer version within the wait: the caller reads from the API.
+  assert.equal(await c.settled(10, '2'), undefined);
+});
