@@ -22,7 +22,7 @@ import type {
   Sentinel,
   Telemetry,
 } from '../core/ports.ts';
-import { statusMessage as describe, isTooManyRequests, retryAfterMs } from '../kube/errors.ts';
+import { statusMessage as describe, isConflict, isTooManyRequests, retryAfterMs } from '../kube/errors.ts';
 import { REQUEST_ANNOTATION, waivedGates } from '../reboot/request.ts';
 import { Actions } from './actions.ts';
 import { Asks } from './asks.ts';
@@ -173,6 +173,13 @@ export class Agent {
    */
   private retryAfterFailure(err: unknown, failures: number): number {
     const backoff = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5));
+    // Conflicts that outlasted the writer's own attempts: the object is contended (a wave of 50
+    // writing one lock), not broken; tried again like any failure, said as a warning.
+    if (isConflict(err)) {
+      const retryInMs = Math.round(backoff * (0.5 + Math.random()));
+      this.report.contended(describe(err), retryInMs);
+      return retryInMs;
+    }
     if (isTooManyRequests(err)) {
       const told = retryAfterMs(err);
       const retryInMs = Math.round(Math.max(told ?? 0, backoff) * (1 + Math.random()));

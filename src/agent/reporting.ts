@@ -68,6 +68,12 @@ export class Reporter {
   turnFailed(err: string, retryInMs: number): void {
     this.d.logger.error({ err, retryInMs }, 'reconcile failed; will retry');
   }
+  contended(err: string, retryInMs: number): void {
+    this.d.logger.warn(
+      { err, retryInMs },
+      'others kept changing the object while we wrote it (HTTP 409); will try again',
+    );
+  }
   busy(err: string, retryAfterMs: number | undefined, retryInMs: number): void {
     this.d.logger.warn({ err, retryAfterMs, retryInMs }, 'the API server is busy (HTTP 429); will try again');
   }

@@ -7,7 +7,8 @@ import type { AgentSettings } from '../../../src/agent/settings.ts';
 import { liveEntries, parseLock } from '../../../src/core/lock/codec.ts';
 import type { Waiter } from '../../../src/core/lock/queue.ts';
 import { type Gate, NodeGone } from '../../../src/core/ports.ts';
-import { FakeClock, plainSettings, ports, World } from '../support/fakes.ts';
+import { ApiError } from '../../../src/kube/errors.ts';
+import { FakeClock, fastClock, plainSettings, ports, World } from '../support/fakes.ts';
 
 const settings: AgentSettings = plainSettings;
 const entry = (node: string) =>
@@ -508,5 +509,38 @@ test('a node that gets in line and takes the free slot in the same turn leaves n
     world.lineEntry,
     undefined,
     'its entry would be named once its cycle is over, and passed over',
+  );
+});
+
+test('a lock write that met conflicts past its attempts is a warning, tried again, not an error', async () => {
+  const world = new World();
+  world.sentinel = true;
+  const p = ports(world, fastClock);
+  let conflicts = 1;
+  const lock = {
+    ...p.lock,
+    acquire: (...args: Parameters<typeof p.lock.acquire>) => {
+      if (conflicts-- > 0)
+        throw new ApiError(
+          409,
+          { reason: 'Conflict', message: 'the object has been modified' },
+          {},
+          'PATCH lock',
+        );
+      return p.lock.acquire(...args);
+    },
+  };
+  const lines: { level: number; msg: string; err?: string }[] = [];
+  const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+  const a = new Agent({ ...p, lock, gates: [], watches: [], logger }, { ...settings, periodMs: 20 });
+  a.start();
+  for (let i = 0; i < 400 && world.reboots === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  await a.stop();
+  assert.equal(world.reboots, 1, 'the lock taken at the next try');
+  assert.ok(lines.some((l) => l.level === 40 && /HTTP 409/.test(l.msg)));
+  // (The fake host's reboot "kills" the agent: its next write fails, an error as it should be.)
+  assert.deepEqual(
+    lines.filter((l) => l.level >= 50 && /409|modified/.test(l.err ?? '')),
+    [],
   );
 });

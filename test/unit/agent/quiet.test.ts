@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { Agent } from '../../../src/agent/agent.ts';
 import type { AgentSettings } from '../../../src/agent/settings.ts';
 import type { Clock } from '../../../src/core/ports.ts';
-import { FakeClock, plainSettings, ports, World } from '../support/fakes.ts';
+import { FakeClock, fastClock, plainSettings, ports, World } from '../support/fakes.ts';
 
 const settings: AgentSettings = {
   ...plainSettings,
@@ -83,22 +83,7 @@ test('not quiet while something of ours is left: a cycle, our lock entry, our ta
 
 test('the watches run only while there is a reboot to do', async () => {
   const world = new World();
-  // Real time, but every sleep cut to a few ms so the loop turns quickly.
-  const clock: Clock = {
-    now: () => new Date(),
-    sleep: (ms, signal) =>
-      new Promise((resolve) => {
-        const t = setTimeout(resolve, Math.min(ms, 5));
-        signal?.addEventListener(
-          'abort',
-          () => {
-            clearTimeout(t);
-            resolve();
-          },
-          { once: true },
-        );
-      }),
-  };
+  const clock = fastClock;
   const { deps } = counted(world, clock);
   let open = 0;
   let opened = 0;

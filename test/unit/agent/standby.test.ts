@@ -8,25 +8,7 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { Agent } from '../../../src/agent/agent.ts';
 import { TURN_ANNOTATION } from '../../../src/core/lock/queue.ts';
-import type { Clock } from '../../../src/core/ports.ts';
-import { type FakeClock, plainSettings, ports, World } from '../support/fakes.ts';
-
-/** Real time, every sleep cut to a few ms so that the loop turns quickly. */
-const fastClock: Clock = {
-  now: () => new Date(),
-  sleep: (ms, signal) =>
-    new Promise((resolve) => {
-      const t = setTimeout(resolve, Math.min(ms, 5));
-      signal?.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(t);
-          resolve();
-        },
-        { once: true },
-      );
-    }),
-};
+import { fastClock, plainSettings, ports, World } from '../support/fakes.ts';
 
 async function until(what: string, check: () => boolean): Promise<void> {
   for (let i = 0; i < 400 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
@@ -38,7 +20,7 @@ function countingLockWatches(world: World): { agent: Agent; open: { lock: number
   const open = { lock: 0 };
   const agent = new Agent(
     {
-      ...ports(world, fastClock as FakeClock),
+      ...ports(world, fastClock),
       gates: [],
       watches: [],
       lockWatch: () => {
@@ -70,7 +52,7 @@ test('in line behind the named: no lock watch until its Node says its turn is ne
   };
   const a = new Agent(
     {
-      ...ports(world, fastClock as FakeClock),
+      ...ports(world, fastClock),
       gates: [],
       watches: [counter('node')],
       lockWatch: counter('lock'),

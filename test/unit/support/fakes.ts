@@ -60,6 +60,23 @@ export class FakeClock implements Clock {
   }
 }
 
+/** Real time, every sleep cut to a few ms: an agent's own loop (start()) turns quickly. */
+export const fastClock = {
+  now: () => new Date(),
+  sleep: (ms: number, signal?: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, Math.min(ms, 5));
+      signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t);
+          resolve();
+        },
+        { once: true },
+      );
+    }),
+} as FakeClock;
+
 /** The world outside the agent: one node, the lock annotation, the host. */
 export class World {
   node: NodeView = {
