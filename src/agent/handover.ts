@@ -124,9 +124,9 @@ export class Handover {
    * answer stays true for the lock object asked about: a cycle's label names the lock object its
    * slot was taken in, and in this one only this one's uid is written; so it is read once. (The
    * read scans every Node, and was one of the two requests of each step of a wave whose nodes take
-   * their slots one write after another.) A node
-   * that took its slot in the old object a moment before it went, and writes its label after our
-   * read, is missed as it was before: its agent puts it back at its next look.
+   * their slots one write after another.) A node that took its slot in the old object a moment
+   * before it went, and writes its label after our read, is missed as it was before: its agent
+   * puts it back at its next look.
    */
   private async forgotten(uid: string | undefined): Promise<Forgotten[]> {
     if (!uid || uid === this.noneForgottenBy) return [];
