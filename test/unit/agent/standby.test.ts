@@ -117,3 +117,38 @@ test('new in line behind the named: it watches the lock through the grace, and s
     await a.stop();
   }
 });
+
+test("standing by beside a free slot its named nodes have yet to take: no wake at the grace's end, the resync only", async () => {
+  const world = new World();
+  world.sentinel = true;
+  world.node.labels['kured-ts.dev/reboot-waiting'] = String(Date.now() - 10_000);
+  world.queue = '{"next":["n3","n4"],"zones":{}}';
+  world.otherWaiters = [
+    { name: 'n3', since: 1, zone: '' },
+    { name: 'n4', since: 2, zone: '' },
+  ];
+  // The sleeps the agent asks for (each ends at once, as with fastClock).
+  const asked: number[] = [];
+  const clock = {
+    ...fastClock,
+    sleep: (ms: number) => {
+      asked.push(ms);
+      return fastClock.sleep(0);
+    },
+  };
+  const agent = new Agent(
+    { ...ports(world, clock as typeof fastClock), gates: [], watches: [], logger: pino({ level: 'silent' }) },
+    { ...plainSettings, periodMs: 60_000 },
+  );
+  agent.start();
+  try {
+    await until('four looks', () => asked.length >= 4);
+  } finally {
+    await agent.stop();
+  }
+  // The grace is 5 s (and its jitter as much again); the resync is at least half a period away.
+  assert.ok(
+    asked.every((ms) => ms >= 25_000),
+    `asked to sleep ${asked.map((ms) => Math.round(ms)).join(', ')} ms`,
+  );
+});
