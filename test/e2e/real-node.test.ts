@@ -266,17 +266,7 @@ it('reboots the real node for real under the chart, drains honouring the budget 
     cluster.requireReboot('node-3');
 
     const bootAfter = await real.waitRebooted(bootBefore, 15 * MIN);
-    await waitFor(
-      'the real node Ready with its new boot ID, uncordoned, its cycle over',
-      async () => {
-        const node = await clients(cluster).core.readNode({ name: REAL });
-        const s = await nodeState(cluster, REAL);
-        return (
-          node.status?.nodeInfo?.bootID === bootAfter && s.ready && !s.unschedulable && !s.annotations[CYCLE]
-        );
-      },
-      15 * MIN,
-    );
+    await realBack(bootAfter);
     await settled(cluster, 'node-1', 1, 10 * MIN);
     await settled(cluster, 'node-3', 1, 10 * MIN);
     await waitFor(
@@ -337,19 +327,79 @@ async function bootCount(): Promise<number> {
   return (await real.sh('cat /var/lib/testbed/boots')).trim().split('\n').length;
 }
 
-/** The real node back: Ready with `bootAfter`, uncordoned, its cycle over, the lock released. */
-async function realSettled(bootAfter: string): Promise<void> {
-  await waitFor(
-    'the real node Ready with its new boot ID, uncordoned, its cycle over',
-    async () => {
-      const node = await clients(cluster).core.readNode({ name: REAL });
-      const s = await nodeState(cluster, REAL);
-      return (
-        node.status?.nodeInfo?.bootID === bootAfter && s.ready && !s.unschedulable && !s.annotations[CYCLE]
-      );
-    },
-    15 * MIN,
+/**
+ * The real node back: Ready with `bootAfter`, uncordoned, its cycle over. A node that is not fails
+ * with what it shows (its conditions and annotations, the agent's pod and both its containers'
+ * last lines, the guest's kubelet): a CI run keeps nothing else to read.
+ */
+async function realBack(bootAfter: string): Promise<void> {
+  try {
+    await waitFor(
+      'the real node Ready with its new boot ID, uncordoned, its cycle over',
+      async () => {
+        const node = await clients(cluster).core.readNode({ name: REAL });
+        const s = await nodeState(cluster, REAL);
+        return (
+          node.status?.nodeInfo?.bootID === bootAfter && s.ready && !s.unschedulable && !s.annotations[CYCLE]
+        );
+      },
+      15 * MIN,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${await whatTheRealNodeShows(bootAfter)}`);
+  }
+}
+
+async function whatTheRealNodeShows(bootAfter: string): Promise<string> {
+  const { core } = clients(cluster);
+  const lines: string[] = [];
+  const tryTo = async (what: string, read: () => Promise<string>) => {
+    try {
+      lines.push(`${what}: ${await read()}`);
+    } catch (err) {
+      lines.push(`${what}: not read (${(err as Error).message})`);
+    }
+  };
+  await tryTo('node', async () => {
+    const node = await core.readNode({ name: REAL });
+    const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+    const ours = Object.entries(node.metadata?.annotations ?? {}).filter(([k]) => /kured/.test(k));
+    return [
+      `bootID ${node.status?.nodeInfo?.bootID} (the guest's ${bootAfter})`,
+      `Ready=${ready?.status} ${ready?.reason ?? ''} since ${ready?.lastTransitionTime?.toISOString()}`,
+      `unschedulable=${node.spec?.unschedulable ?? false}`,
+      ...ours.map(([k, v]) => `${k}=${v}`),
+    ].join('; ');
+  });
+  await tryTo('lock', async () => String(await lockValue(cluster, lockAt.dsName, lockAt.dsNamespace)));
+  for (const pod of await podsOn('kured-ts', REAL).catch(() => [])) {
+    const name = pod.metadata?.name ?? '';
+    await tryTo(`pod ${name}`, async () => JSON.stringify(pod.status?.containerStatuses ?? pod.status));
+    for (const previous of [true, false])
+      await tryTo(`${previous ? 'previous' : 'current'} container's last lines`, async () => {
+        const log = await core.readNamespacedPodLog({ name, namespace: 'kured-ts', previous, tailLines: 40 });
+        return `\n  | ${String(log).trim().split('\n').join('\n  | ')}`;
+      });
+  }
+  await tryTo('guest clock - host clock, s', async () =>
+    String(Number((await real.sh('date +%s', 30_000)).trim()) - Math.round(Date.now() / 1000)),
   );
+  await tryTo('guest', async () =>
+    (
+      await real.sh(
+        'systemctl is-active containerd kubelet | paste -sd " "; journalctl -u kubelet -n 15 --no-pager -o cat',
+        30_000,
+      )
+    )
+      .trim()
+      .replaceAll('\n', '\n  | '),
+  );
+  return lines.join('\n');
+}
+
+/** The real node back (`realBack`) and the lock released. */
+async function realSettled(bootAfter: string): Promise<void> {
+  await realBack(bootAfter);
   await waitFor(
     'the lock released',
     async () => (await lockValue(cluster, lockAt.dsName, lockAt.dsNamespace)) === undefined,
