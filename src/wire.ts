@@ -34,6 +34,7 @@ import { AgentMetrics } from './observe/metrics.ts';
 import { registerScheduleMetrics } from './observe/schedule-metrics.ts';
 import { startObserveServer } from './observe/server.ts';
 import { hostCommand } from './reboot/host.ts';
+import { kernelBootID } from './reboot/kernel.ts';
 import { commandRebooter, signalRebooter } from './reboot/rebooter.ts';
 import { REQUEST_ANNOTATION } from './reboot/request.ts';
 import { commandSentinel, fileSentinel } from './reboot/sentinel.ts';
@@ -138,6 +139,7 @@ export async function wireAgent(
           ),
       }),
       rebooter: rebooter(config),
+      kernelBootID: kernelBootID(),
       ...(companion ? { companion } : {}),
       notifier,
       events,

@@ -35,6 +35,8 @@ export interface ActionDeps {
   clock: Clock;
   /** Silences and the post-reboot hook (absent: none configured). */
   companion?: CycleCompanion;
+  /** The boot ID of the kernel this agent runs on, where readable (recorded with the reboot). */
+  kernelBootID?: string | undefined;
 }
 
 export class Actions {
@@ -79,12 +81,7 @@ export class Actions {
       case 'forceReboot': {
         this.report.forcingReboot();
         const { drainFailed: _, ...drained } = cycle!;
-        await this.writeCycle({
-          ...drained,
-          phase: 'rebooting',
-          bootID: snap.node.bootID,
-          since: this.iso(),
-        });
+        await this.writeCycle(this.rebooting(drained, snap));
         return false;
       }
       case 'reboot':
@@ -277,13 +274,19 @@ export class Actions {
     }
     this.report.drained(result.evicted, took);
     const drainSeconds = seconds(started, clock.now().getTime());
-    await this.writeCycle({
+    await this.writeCycle({ ...this.rebooting(cycle, snap), drainSeconds });
+  }
+
+  /** The rebooting phase begins: the boot IDs it must change from, the Node's and the kernel's. */
+  private rebooting(cycle: Cycle, snap: Snapshot): Cycle {
+    const { kernelBootID } = this.d;
+    return {
       ...cycle,
       phase: 'rebooting',
       bootID: snap.node.bootID,
       since: this.iso(),
-      drainSeconds,
-    });
+      ...(kernelBootID ? { kernelBootID } : {}),
+    };
   }
 
   private async reboot(bootID: string, cycle: Cycle, signal: AbortSignal): Promise<void> {

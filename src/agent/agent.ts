@@ -59,6 +59,8 @@ export interface AgentDeps {
   podHealth: PodHealth;
   /** Alertmanager silences and the post-reboot hook along the cycle (absent: none configured). */
   companion?: CycleCompanion;
+  /** The boot ID of the kernel this agent runs on (src/reboot/kernel.ts), where readable. */
+  kernelBootID?: string | undefined;
 }
 
 /**

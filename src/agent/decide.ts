@@ -26,6 +26,8 @@ export interface Observation {
     readonly bootID: string;
     readonly cycle: Cycle | undefined;
   };
+  /** The boot ID of the kernel this agent runs on, where it can read it (src/reboot/kernel.ts). */
+  readonly kernelBootID?: string;
   readonly lock: {
     /** Our unexpired entry in the lock, if we hold it. */
     readonly mine: LockEntry | undefined;
@@ -324,6 +326,15 @@ function continueCycle(o: Observation, cycle: Cycle, p: Policy): Step {
         if (o.node.ready) return { action: 'finish', uncordon: stillCordonedByUs };
         return { action: 'wait', phase: 'rebooting', reason: 'rebooted; waiting for the node to be Ready' };
       }
+      // The kernel we run on booted since the phase was recorded, and the Node does not show it yet:
+      // after a reboot the kubelet may start this pod before it reports the new boot ID. Asking for
+      // a reboot now (the request's record never written) would reboot the node twice.
+      if (cycle.kernelBootID && o.kernelBootID && cycle.kernelBootID !== o.kernelBootID)
+        return {
+          action: 'wait',
+          phase: 'rebooting',
+          reason: 'rebooted; waiting for the kubelet to report the new boot ID',
+        };
       // The request itself failed (the command exited non-zero): give the attempt up.
       if (cycle.rebootFailed !== undefined)
         return { action: 'abort', uncordon: stillCordonedByUs, reason: cycle.rebootFailed };

@@ -34,6 +34,8 @@ export interface ObserveDeps {
   lock: LockPort;
   sentinel: Sentinel;
   now: () => Date;
+  /** The boot ID of the kernel this agent runs on (src/reboot/kernel.ts), where readable. */
+  kernelBootID?: string | undefined;
 }
 
 /** The same snapshot with answers added to a new observation (the old one is left as it was). */
@@ -111,6 +113,7 @@ export class Observer {
           bootID: node.bootID,
           cycle: parseCycle(node.annotations[CYCLE_ANNOTATION], now),
         },
+        ...(d.kernelBootID ? { kernelBootID: d.kernelBootID } : {}),
         lock: {
           mine,
           ...(uid ? { uid } : {}),

@@ -28,6 +28,11 @@ export interface Cycle {
   since: string;
   /** rebooting: the boot ID the node had before the reboot; a different one proves it rebooted. */
   bootID?: string;
+  /**
+   * rebooting: the boot ID of the kernel the agent ran on when it recorded the phase (where it can
+   * read it). Another one now proves the reboot before the kubelet reports it on the Node.
+   */
+  kernelBootID?: string;
   /** rebooting: set once the reboot request returned; absent means it may never have been sent. */
   requestedAt?: string;
   /** backoff: no new attempt before this instant (RFC 3339). */

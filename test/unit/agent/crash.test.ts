@@ -114,6 +114,30 @@ for (const preCordoned of [false, true]) {
   });
 }
 
+test('back on a new kernel before the request was recorded, the Node showing the old boot a while: no second reboot', async () => {
+  const world = new World();
+  world.sentinel = true;
+  const clock = new FakeClock();
+  let current = agent(world, clock);
+  // Up to the reboot: the agent dies with the node before it records the request (see fakes).
+  for (let turn = 0; turn < 20 && world.reboots === 0; turn++)
+    await current.reconcileOnce().catch((err) => assert.ok(err instanceof Killed));
+  assert.equal(world.reboots, 1);
+  // The kubelet started our pod again before it reported the new boot ID on the Node.
+  world.node.bootID = 'boot-1';
+  world.budget = Number.POSITIVE_INFINITY;
+  current = agent(world, clock);
+  for (let turn = 0; turn < 3; turn++) {
+    const { step } = await current.reconcileOnce();
+    assert.deepEqual([step.action, world.reboots], ['wait', 1], `turn ${turn}: ${JSON.stringify(step)}`);
+  }
+  world.node.bootID = 'boot-2';
+  await converge(world, clock);
+  assert.equal(world.reboots, 1);
+  assert.equal(world.node.unschedulable, false);
+  assert.equal(world.lock, undefined);
+});
+
 test('with others in line: killed before each write, the marks of their turn included, it converges and names them', async () => {
   const inLine = (w: World) => {
     w.sentinel = true;

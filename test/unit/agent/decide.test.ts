@@ -34,6 +34,8 @@ interface Row {
   unschedulable?: boolean;
   ready?: boolean;
   bootID?: string;
+  /** The boot ID of the kernel the agent runs on (read from the host, not the Node). */
+  kernelBootID?: string;
   cycle?: Cycle;
   mine?: LockEntry;
   acquirable?: boolean;
@@ -215,6 +217,31 @@ const table: Row[] = [
     unschedulable: true,
     cycle: cycle({ phase: 'rebooting', bootID: 'boot-1' }),
     expect: { action: 'reboot', bootID: 'boot-1' },
+  },
+  {
+    when: 'rebooting, the request never confirmed, the same kernel: not rebooted yet, asked again',
+    mine: mine(),
+    unschedulable: true,
+    kernelBootID: 'kernel-1',
+    cycle: cycle({ phase: 'rebooting', bootID: 'boot-1', kernelBootID: 'kernel-1' }),
+    expect: { action: 'reboot', bootID: 'boot-1' },
+  },
+  {
+    when: 'rebooting, the request never confirmed, a new kernel the Node does not show yet: rebooted, not again',
+    mine: mine(),
+    unschedulable: true,
+    kernelBootID: 'kernel-2',
+    cycle: cycle({ phase: 'rebooting', bootID: 'boot-1', kernelBootID: 'kernel-1' }),
+    expect: { action: 'wait', phase: 'rebooting', reason: 'kubelet to report the new boot ID' },
+  },
+  {
+    when: 'rebooted: the Node shows the new boot, the kernel too',
+    mine: mine(),
+    unschedulable: true,
+    bootID: 'boot-2',
+    kernelBootID: 'kernel-2',
+    cycle: cycle({ phase: 'rebooting', bootID: 'boot-1', kernelBootID: 'kernel-1' }),
+    expect: { action: 'finish', uncordon: true },
   },
   {
     when: 'reboot requested a minute ago, same boot',
@@ -619,6 +646,7 @@ for (const row of table) {
         bootID: row.bootID ?? 'boot-1',
         cycle: row.cycle,
       },
+      ...(row.kernelBootID ? { kernelBootID: row.kernelBootID } : {}),
       lock: {
         mine: row.mine,
         ...(row.lockUid ? { uid: row.lockUid } : {}),

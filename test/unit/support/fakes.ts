@@ -115,6 +115,8 @@ export class World {
   /** How often the nodes in a cycle of another lock DaemonSet were listed. */
   forgottenReads = 0;
   sentinel = false;
+  /** The boot ID of the host's kernel, new at each reboot: what an agent started now reads. */
+  kernelBootID = 'kernel-1';
   /** The node's annotations when the host was asked to reboot. */
   annotationsAtReboot: Record<string, string> | undefined;
   reboots = 0;
@@ -148,6 +150,7 @@ export class World {
   /** What the host does when asked to reboot: goes down, comes back with a new boot ID, no sentinel. */
   rebootNow(): void {
     this.reboots++;
+    this.kernelBootID = `kernel-${this.reboots + 1}`;
     this.node = { ...this.node, bootID: `boot-${this.reboots + 1}`, ready: true };
     this.sentinel = false;
   }
@@ -349,7 +352,21 @@ export function ports(world: World, clock: FakeClock, concurrency = 1) {
       };
     },
   };
-  return { node, lock, fleet, sentinel, drainer, rebooter, notifier, events, telemetry, clock, podHealth };
+  const { kernelBootID } = world;
+  return {
+    node,
+    lock,
+    fleet,
+    sentinel,
+    drainer,
+    rebooter,
+    notifier,
+    events,
+    telemetry,
+    clock,
+    podHealth,
+    kernelBootID,
+  };
 }
 
 /** Agent settings with every extra off (no delays, labels, taint or healthy wait): tests override what they need. */
