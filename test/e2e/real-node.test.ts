@@ -375,11 +375,16 @@ async function whatTheRealNodeShows(bootAfter: string): Promise<string> {
   for (const pod of await podsOn('kured-ts', REAL).catch(() => [])) {
     const name = pod.metadata?.name ?? '';
     await tryTo(`pod ${name}`, async () => JSON.stringify(pod.status?.containerStatuses ?? pod.status));
-    for (const previous of [true, false])
-      await tryTo(`${previous ? 'previous' : 'current'} container's last lines`, async () => {
-        const log = await core.readNamespacedPodLog({ name, namespace: 'kured-ts', previous, tailLines: 40 });
-        return `\n  | ${String(log).trim().split('\n').join('\n  | ')}`;
-      });
+    // On the guest's disk (the API server cannot reach this kubelet): the kubelet keeps the
+    // current container's log and the one before it, across reboots.
+    await tryTo(`its containers' last lines`, async () => {
+      const logs = `/var/log/pods/kured-ts_${name}_${pod.metadata?.uid}/*/*.log`;
+      const out = await real.sh(
+        `for f in ${logs}; do echo "== $f"; tail -n 40 "$f" | cut -c1-400; done`,
+        30_000,
+      );
+      return `\n  | ${out.trim().split('\n').join('\n  | ')}`;
+    });
   }
   await tryTo('guest clock - host clock, s', async () =>
     String(Number((await real.sh('date +%s', 30_000)).trim()) - Math.round(Date.now() / 1000)),
@@ -387,7 +392,7 @@ async function whatTheRealNodeShows(bootAfter: string): Promise<string> {
   await tryTo('guest', async () =>
     (
       await real.sh(
-        'systemctl is-active containerd kubelet | paste -sd " "; journalctl -u kubelet -n 15 --no-pager -o cat',
+        'echo boots: $(cat /var/lib/testbed/boots); systemctl is-active containerd kubelet | paste -sd " "; journalctl -u kubelet -n 15 --no-pager -o cat',
         30_000,
       )
     )
