@@ -342,10 +342,11 @@ test('kured-ts status says who holds the lock and why each node waits', async ()
         env: { PATH: process.env.PATH ?? '', KUBECONFIG: cluster.kubeconfigPath },
         encoding: 'utf8',
       });
-    // Poll: the agent records its Event just after deciding to wait.
-    const out = await waitFor('status to show node-1 waiting for the lock', () => {
+    // Poll: the agent records its Event as it decides to wait, and gets in line (the waiting label,
+    // the row's cycle and since) in its next write: status may show one before the other.
+    const out = await waitFor('status to show node-1 in line, waiting for the lock', () => {
       const text = status();
-      return /node-1 .*WaitingForLock/.test(text) && text;
+      return /node-1 .*\swaiting\s.*WaitingForLock/.test(text) && text;
     });
     const lines = out.trim().split('\n');
     assert.match(
